@@ -1,0 +1,293 @@
+"""SynSP: Synergy of Smoothness and Precision in pose sequence refinement (Wang et al., CVPR 2024).
+
+Read top to bottom: config, normalization contract, transformer blocks, the two encodings
+(Eq. 1 PSE, Eq. 3 PQE), then the model (Fig. 2): embedding -> Local / Global Correlation
+Encoders -> Base Decoder (Eq. 2: Position and Acceleration branches) -> Refinement stage.
+
+Normalization contract (stored with every checkpoint through SynSPConfig):
+    the model takes poses in the data's units (mm for 3D, pixels for 2D), shaped (B, V, T, J*D).
+    Inside, each window is centred on the mean root position over its frames and live views, and
+    divided by `norm_scale` (1000 for mm, i.e. metres inside). Every head predicts a correction
+    that is added to the normalized input and starts at zero, so an untrained model is the
+    identity and training only has to learn the estimator's error, which converges fast.
+    Outputs are mapped back to the data's units. PSE and PQE see normalized coordinates.
+
+Differences from the paper, on purpose: residual corrections instead of absolute poses (above);
+the Refinement Decoder's query is the output of the 3 shared Base Decoder layers (Q^3) and
+PSE II is computed on the mean of the two detached branches.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class SynSPConfig:
+    num_joints: int = 17          # J
+    dims: int = 3                 # D: 3 for 3D, 2 for 2D
+    window: int = 8               # T: frames per window
+    max_views: int = 4            # V: most views the checkpoint was trained with (any V works)
+    d_model: int = 128
+    n_heads: int = 4
+    head_dim: int = 32
+    d_ffn: int = 128
+    n_local_layers: int = 4       # Local Correlation Encoder (LCE)
+    n_global_layers: int = 4      # Global Correlation Encoder (GCE)
+    n_base_shared_layers: int = 3 # DLayer 1-3 of the Base Decoder; DLayer 4 and 5 are the branches
+    n_refine_layers: int = 4      # Refinement Decoder
+    dropout: float = 0.2
+    attn_dropout: float = 0.1
+    # Ablation switches of Tab. 5
+    use_pse1: bool = True
+    use_refinement: bool = True
+    use_pse2: bool = True
+    use_pqe: bool = True
+    # Normalization contract (see module docstring)
+    root_joints: tuple[int, ...] = (0,)  # joints whose mean is the root (pelvis)
+    norm_scale: float = 1000.0           # data units per normalized unit (mm -> m)
+    skeleton: str = "h36m17"
+    units: str = "mm"
+    pqe_sigma: float = 1e-6              # sigma of Eq. 3
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["root_joints"] = list(self.root_joints)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SynSPConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown SynSPConfig keys: {sorted(unknown)}")
+        d = dict(d)
+        if "root_joints" in d:
+            d["root_joints"] = tuple(d["root_joints"])
+        return cls(**d)
+
+
+class SynSPOutput(NamedTuple):
+    """All in the input's units, shaped (B, V, T, J*D); quality is PQE, (B, V, T), in [1/e, 1]."""
+
+    position: torch.Tensor      # P_pos, Position branch (precision)
+    acceleration: torch.Tensor  # P_acc, Acceleration branch (smoothness)
+    refined: torch.Tensor       # final output of the Refinement stage
+    quality: torch.Tensor       # PQE diagonal: 1 = the two branches agree (good input)
+
+
+# ---------------------------------------------------------------------------------------------
+# Transformer blocks (post-LayerNorm, as in the official code)
+# ---------------------------------------------------------------------------------------------
+
+class Attention(nn.Module):
+    def __init__(self, cfg: SynSPConfig):
+        super().__init__()
+        inner = cfg.n_heads * cfg.head_dim
+        self.n_heads, self.head_dim, self.attn_dropout = cfg.n_heads, cfg.head_dim, cfg.attn_dropout
+        self.q = nn.Linear(cfg.d_model, inner)
+        self.kv = nn.Linear(cfg.d_model, 2 * inner)
+        self.out = nn.Linear(inner, cfg.d_model)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, key_mask: torch.Tensor | None = None):
+        """x (N, Lq, E) attends to memory (N, Lk, E); key_mask (N, Lk) bool, True = may attend."""
+        n, lq, _ = x.shape
+        lk = memory.shape[1]
+        q = self.q(x).view(n, lq, self.n_heads, self.head_dim).transpose(1, 2)
+        k, v = self.kv(memory).view(n, lk, 2, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        mask = None if key_mask is None else key_mask[:, None, None, :]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           dropout_p=self.attn_dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(n, lq, -1))
+
+
+class FeedForward(nn.Sequential):
+    def __init__(self, cfg: SynSPConfig):
+        super().__init__(nn.Linear(cfg.d_model, cfg.d_ffn), nn.GELU(), nn.Dropout(cfg.dropout),
+                         nn.Linear(cfg.d_ffn, cfg.d_model))
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, cfg: SynSPConfig):
+        super().__init__()
+        self.attn, self.ffn = Attention(cfg), FeedForward(cfg)
+        self.norm1, self.norm2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, key_mask=None):
+        x = self.norm1(x + self.drop(self.attn(x, x, key_mask)))
+        return self.norm2(x + self.drop(self.ffn(x)))
+
+
+class DecoderLayer(nn.Module):
+    """Self-attention over the query frames, then cross-attention to the (encoded) memory."""
+
+    def __init__(self, cfg: SynSPConfig):
+        super().__init__()
+        self.self_attn, self.cross_attn, self.ffn = Attention(cfg), Attention(cfg), FeedForward(cfg)
+        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(cfg.d_model) for _ in range(3))
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, memory, memory_mask=None):
+        x = self.norm1(x + self.drop(self.self_attn(x, x)))
+        x = self.norm2(x + self.drop(self.cross_attn(x, memory, memory_mask)))
+        return self.norm3(x + self.drop(self.ffn(x)))
+
+
+def correction_head(cfg: SynSPConfig) -> nn.Linear:
+    """FCN head giving a per-frame pose correction; zero-initialised so the model starts as identity."""
+    head = nn.Linear(cfg.d_model, cfg.num_joints * cfg.dims)
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    return head
+
+
+# ---------------------------------------------------------------------------------------------
+# Encodings
+# ---------------------------------------------------------------------------------------------
+
+def root_relative(poses: torch.Tensor, cfg: SynSPConfig) -> torch.Tensor:
+    """(B, V, T, J*D) -> (B, V, T, J, D) with the root subtracted in every frame."""
+    p = poses.unflatten(-1, (cfg.num_joints, cfg.dims))
+    return p - p[..., list(cfg.root_joints), :].mean(dim=-2, keepdim=True)
+
+
+def pose_similarity_encoding(poses: torch.Tensor, cfg: SynSPConfig) -> torch.Tensor:
+    """Eq. 1: PSE[b, v1, v2, t] = exp(-sum_j |P^rel(v1,t,j) - P^rel(v2,t,j)|^2), root-relative.
+
+    poses (B, V, T, J*D), normalized -> (B, V, V, T); the diagonal is exactly 1.
+    """
+    rel = root_relative(poses, cfg).flatten(-2)                   # (B, V, T, J*D)
+    diff = rel[:, :, None] - rel[:, None, :]                        # (B, V1, V2, T, J*D)
+    return torch.exp(-(diff ** 2).sum(dim=-1))
+
+
+def pose_quality_encoding(p_acc: torch.Tensor, p_pos: torch.Tensor, cfg: SynSPConfig) -> torch.Tensor:
+    """Eq. 3 (diagonal): PQE[b, v, t] = mean_j exp(-dis_j / (max_j dis_j + sigma)).
+
+    dis_j = |P_acc(v,t,j) - P_pos(v,t,j)| (Euclidean over D). The off-diagonal entries of Eq. 3
+    are 0 by definition, so only the diagonal (B, V, T) is returned; see `pqe_matrix`.
+    """
+    dis = (p_acc - p_pos).unflatten(-1, (cfg.num_joints, cfg.dims)).norm(dim=-1)   # (B, V, T, J)
+    return torch.exp(-dis / (dis.amax(dim=-1, keepdim=True) + cfg.pqe_sigma)).mean(dim=-1)
+
+
+def pqe_matrix(quality: torch.Tensor) -> torch.Tensor:
+    """Eq. 3 in full: (B, V, T) diagonal -> (B, V, V, T), zero where v1 != v2 (Fig. 3)."""
+    eye = torch.eye(quality.shape[1], dtype=quality.dtype, device=quality.device)
+    return eye[None, :, :, None] * quality[:, :, None, :]
+
+
+# ---------------------------------------------------------------------------------------------
+# The model
+# ---------------------------------------------------------------------------------------------
+
+class SynSP(nn.Module):
+    def __init__(self, cfg: SynSPConfig):
+        super().__init__()
+        self.cfg = cfg
+        c = cfg
+        self.embed = nn.Linear(c.num_joints * c.dims, c.d_model)   # E: per-frame linear embedding
+        self.time_embed = nn.Parameter(torch.randn(c.window, c.d_model) / math.sqrt(c.d_model))
+        self.local_encoder = nn.ModuleList(EncoderLayer(c) for _ in range(c.n_local_layers))
+        self.global_encoder = nn.ModuleList(EncoderLayer(c) for _ in range(c.n_global_layers))
+        self.base_shared = nn.ModuleList(DecoderLayer(c) for _ in range(c.n_base_shared_layers))
+        self.base_pos_layer, self.base_acc_layer = DecoderLayer(c), DecoderLayer(c)  # DLayer 4, 5
+        self.pos_head, self.acc_head = correction_head(c), correction_head(c)
+        if c.use_refinement:
+            self.refine_decoder = nn.ModuleList(DecoderLayer(c) for _ in range(c.n_refine_layers))
+            self.refine_head = correction_head(c)
+
+    # -- normalization contract ---------------------------------------------------------------
+    def window_centre(self, poses: torch.Tensor, view_mask: torch.Tensor) -> torch.Tensor:
+        """Mean root position over the frames and live views of each window: (B, 1, 1, 1, D)."""
+        joints = poses.unflatten(-1, (self.cfg.num_joints, self.cfg.dims))
+        root = joints[..., list(self.cfg.root_joints), :].mean(dim=-2)               # (B, V, T, D)
+        w = view_mask[:, :, None, None].to(poses.dtype)
+        centre = (root * w).sum(dim=(1, 2)) / (w.sum(dim=(1, 2)) * root.shape[2])   # (B, D)
+        return centre[:, None, None, None, :]
+
+    def normalize(self, poses: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+        p = poses.unflatten(-1, (self.cfg.num_joints, self.cfg.dims))
+        return ((p - centre) / self.cfg.norm_scale).flatten(-2)
+
+    def denormalize(self, poses: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+        p = poses.unflatten(-1, (self.cfg.num_joints, self.cfg.dims))
+        return (p * self.cfg.norm_scale + centre).flatten(-2)
+
+    # -- stages --------------------------------------------------------------------------------
+    def decode(self, layers, query, memory_tokens, encoding, memory_mask):
+        """Run decoder layers for every query view v1 against all views' tokens (v2, t).
+
+        query (B, V, T, E); memory_tokens (B, V*T, E); encoding (B, V1, V2, T) is added to the
+        memory of query view v1 as a per-token scalar broadcast over channels (Sec. 3.2).
+        """
+        b, v, t, e = query.shape
+        memory = memory_tokens[:, None] + encoding.flatten(2)[..., None]         # (B, V1, V2*T, E)
+        x = query.reshape(b * v, t, e)
+        memory = memory.reshape(b * v, v * t, e)
+        mask = memory_mask[:, None].expand(b, v, v * t).reshape(b * v, v * t)
+        for layer in layers:
+            x = layer(x, memory, mask)
+        return x.view(b, v, t, e)
+
+    def forward(self, poses: torch.Tensor, view_mask: torch.Tensor | None = None) -> SynSPOutput:
+        """poses (B, V, T, J*D) in data units; view_mask (B, V) bool, True = view present.
+
+        Masked views may hold anything (NaN too): the live views ignore them, their outputs are
+        their inputs unchanged and their quality is 0. Every window needs one live view.
+        """
+        c = self.cfg
+        b, v, t, _ = poses.shape
+        if view_mask is None:
+            view_mask = torch.ones(b, v, dtype=torch.bool, device=poses.device)
+        live = view_mask[:, :, None, None]
+        raw = poses
+        poses = torch.where(live, poses, torch.zeros((), dtype=poses.dtype, device=poses.device))
+        centre = self.window_centre(poses, view_mask)
+        x = self.normalize(poses, centre)                                       # (B, V, T, J*D)
+        token_mask = view_mask[:, :, None].expand(b, v, t).reshape(b, v * t)   # (B, V*T)
+
+        # Embedding + temporal position encoding, shared by both encoders
+        emb = self.embed(x) + self.time_embed[:t]                               # (B, V, T, E)
+        e = emb.shape[-1]
+
+        # Local Correlation Encoder: each view on its own over its T frames -> query
+        local = emb.reshape(b * v, t, e)
+        for layer in self.local_encoder:
+            local = layer(local)
+        local = local.view(b, v, t, e)
+
+        # Global Correlation Encoder: all V*T tokens together (missing views masked) -> keys/values
+        glob = emb.reshape(b, v * t, e)
+        for layer in self.global_encoder:
+            glob = layer(glob, token_mask)
+
+        # Base Decoder (Eq. 2) with PSE I (Eq. 1) on the input added to the memory
+        zeros = poses.new_zeros(b, v, v, t)
+        pse1 = pose_similarity_encoding(x, c) if c.use_pse1 else zeros
+        q3 = self.decode(self.base_shared, local, glob, pse1, token_mask)
+        h_pos = self.decode([self.base_pos_layer], q3, glob, pse1, token_mask)
+        h_acc = self.decode([self.base_acc_layer], q3, glob, pse1, token_mask)
+        p_pos = x + self.pos_head(h_pos)
+        p_acc = x + self.acc_head(h_acc)
+
+        # Refinement stage: detached branches -> PQE (Eq. 3) and PSE II -> Refinement Decoder
+        pos_d, acc_d = p_pos.detach(), p_acc.detach()
+        quality = pose_quality_encoding(acc_d, pos_d, c) * view_mask[:, :, None]  # (B, V, T)
+        if c.use_refinement:
+            pse2 = pose_similarity_encoding((pos_d + acc_d) / 2, c) if c.use_pse2 else zeros
+            pqe = pqe_matrix(quality) if c.use_pqe else zeros
+            h_ref = self.decode(self.refine_decoder, q3, glob, pse2 + pqe, token_mask)
+            refined = x + self.refine_head(h_ref)
+        else:
+            refined = (p_pos + p_acc) / 2
+
+        def out(p):
+            return torch.where(live, self.denormalize(p, centre), raw)
+        return SynSPOutput(out(p_pos), out(p_acc), out(refined), quality)

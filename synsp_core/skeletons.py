@@ -1,0 +1,82 @@
+"""Joint layouts: names, parent tree, root and left/right pairs.
+
+A layout tells the model which joint is the root (for root-relative encodings, Eq. 1),
+the data pipeline how to mirror a pose (swap left and right), and the node how to draw bones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """A joint layout.
+
+    root: indices of the joints whose mean is the root (pelvis); COCO has no pelvis joint,
+    so its root is the mid-point of the two hips.
+    """
+
+    name: str
+    joint_names: tuple[str, ...]
+    parents: tuple[int, ...]
+    root: tuple[int, ...]
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+    @property
+    def bones(self) -> tuple[tuple[int, int], ...]:
+        """(parent, child) pairs, for drawing and bone-length augmentation."""
+        return tuple((p, c) for c, p in enumerate(self.parents) if p >= 0)
+
+    @property
+    def left_right_pairs(self) -> tuple[tuple[int, int], ...]:
+        """(left, right) joint index pairs, matched by name ('l_x' <-> 'r_x')."""
+        index = {n: i for i, n in enumerate(self.joint_names)}
+        return tuple((i, index["r_" + n[2:]]) for i, n in enumerate(self.joint_names) if n.startswith("l_"))
+
+    @property
+    def mirror_permutation(self) -> np.ndarray:
+        """Joint order after swapping left and right: pose[..., perm, :] relabels a mirrored pose."""
+        perm = np.arange(self.num_joints)
+        for left, right in self.left_right_pairs:
+            perm[left], perm[right] = right, left
+        return perm
+
+    def root_position(self, poses: np.ndarray) -> np.ndarray:
+        """Root position of poses shaped (..., J, D) -> (..., D)."""
+        return poses[..., list(self.root), :].mean(axis=-2)
+
+
+H36M17 = Skeleton(
+    name="h36m17",
+    joint_names=(
+        "pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "spine",
+        "thorax", "neck", "head", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist",
+    ),
+    parents=(-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15),
+    root=(0,),
+)
+
+COCO17 = Skeleton(
+    name="coco17",
+    joint_names=(
+        "nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
+        "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle",
+    ),
+    parents=(-1, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6, 11, 12, 13, 14),
+    root=(11, 12),
+)
+
+SKELETONS = {s.name: s for s in (H36M17, COCO17)}
+
+
+def get_skeleton(name: str) -> Skeleton:
+    """Look a layout up by name ('h36m17' or 'coco17'); unknown names raise ValueError."""
+    try:
+        return SKELETONS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown skeleton layout {name!r}; known: {sorted(SKELETONS)}") from None
