@@ -23,5 +23,12 @@ setup(
     install_requires=["numpy", "scipy", "torch>=2.4", "safetensors", "pyyaml"],
     extras_require={"train": ["tqdm", "tensorboard", "matplotlib"], "test": ["pytest"]},
     zip_safe=False,
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "refine_node = synsp_ros.refine_node:main",
+        "replay_node = synsp_ros.replay_node:main",
+        "synsp-train = synsp_training.train:main",
+        "synsp-evaluate = synsp_training.evaluate:main",
+        "synsp-export = synsp_training.export:main",
+        "synsp-refine = synsp_core.cli:main",
+    ]},
 )
