@@ -1,0 +1,285 @@
+"""Synthetic pose-estimator errors, drawn ONCE per frame of a whole sequence.
+
+No data set here pairs real estimator output with ground truth, so training and evaluation add
+errors to clean motion capture. Every model here corrupts a whole sequence in one call; windows
+are cut from the result afterwards, so a frame seen by W overlapping windows carries the same
+error in all of them (drawing fresh noise per window would let a sliding-window average also
+average W noise draws per frame and inflate the measured gain).
+
+Units: magnitudes are in data units, i.e. millimetres for 3D poses (the `_mm` fields; for 2D
+pixel data read them as pixels). Times are in seconds and rates in events per second, so a model
+means the same thing at any frame rate; per-frame jitter and the i.i.d. noises are per frame.
+
+Config: `error_model_from_config({"name": "realistic", "scale": 1.5})` (or a plain name string)
+builds a model from a YAML mapping; every other key is a dataclass field of that model.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.signal import lfilter
+
+from synsp_core.skeletons import H36M17, Skeleton
+
+
+def _check_sequence(gt: np.ndarray, fps: float) -> np.ndarray:
+    gt = np.asarray(gt)
+    if gt.ndim != 3 or gt.shape[0] == 0:
+        raise ValueError(f"poses must be shaped (T, J, D) with T > 0, got {gt.shape}")
+    if not np.all(np.isfinite(gt)):
+        raise ValueError("poses contain NaN or inf")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    return gt
+
+
+def random_directions(rng: np.random.Generator, n: int, dims: int) -> np.ndarray:
+    """n unit vectors in R^dims, uniform on the sphere -> (n, dims)."""
+    v = rng.standard_normal((n, dims))
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+@dataclass
+class ErrorModel:
+    """Base class: `apply` returns a corrupted copy of a whole sequence (T, J, D)."""
+
+    def apply(self, gt: np.ndarray, fps: float, rng: np.random.Generator,
+              skeleton: Skeleton = H36M17) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not implement apply")
+
+
+@dataclass
+class NoErrors(ErrorModel):
+    """The identity: returns the ground truth (for clean-input baselines)."""
+
+    def apply(self, gt, fps, rng, skeleton=H36M17):
+        return _check_sequence(gt, fps).astype(np.float32, copy=True)
+
+
+@dataclass
+class GaussianNoise(ErrorModel):
+    """i.i.d. Gaussian noise per coordinate and frame, standard deviation std_mm.
+
+    The SynSP paper (Tab. 3/4, after GFPose) writes N(0, sigma) and calls sigma a variance; its
+    noisy-input numbers grow with sqrt(sigma), so sigma is a variance in some normalised unit.
+    Here the parameter is the standard deviation in mm (docs/data.md gives the std that matches
+    the paper's noisy-input MPJPE).
+    """
+
+    std_mm: float = 20.0
+
+    def apply(self, gt, fps, rng, skeleton=H36M17):
+        gt = _check_sequence(gt, fps)
+        return (gt + self.std_mm * rng.standard_normal(gt.shape)).astype(np.float32)
+
+
+@dataclass
+class UniformNoise(ErrorModel):
+    """i.i.d. uniform noise per coordinate and frame in [-max_mm, max_mm] (zero mean)."""
+
+    max_mm: float = 50.0
+
+    def apply(self, gt, fps, rng, skeleton=H36M17):
+        gt = _check_sequence(gt, fps)
+        return (gt + rng.uniform(-self.max_mm, self.max_mm, gt.shape)).astype(np.float32)
+
+
+@lru_cache(maxsize=None)
+def _tree(skeleton: Skeleton) -> tuple[np.ndarray, tuple[tuple[int, ...], ...]]:
+    """Per-joint depth in the parent tree (root = 0) and each joint's subtree (itself + descendants)."""
+    ancestors = []
+    for j in range(skeleton.num_joints):
+        chain, p = [], skeleton.parents[j]
+        while p >= 0:
+            chain.append(p)
+            p = skeleton.parents[p]
+        ancestors.append(chain)
+    depth = np.array([len(chain) for chain in ancestors], dtype=np.float64)
+    subtrees = tuple(tuple(k for k in range(skeleton.num_joints) if k == j or j in ancestors[k])
+                     for j in range(skeleton.num_joints))
+    return depth, subtrees
+
+
+def _event_starts(rng: np.random.Generator, rate_hz: float, num_frames: int, fps: float) -> np.ndarray:
+    """Frames where Poisson events with rate_hz (per second) start."""
+    count = rng.poisson(max(rate_hz, 0.0) * num_frames / fps)
+    return rng.integers(0, num_frames, count)
+
+
+def _duration_frames(rng: np.random.Generator, range_s: tuple[float, float], fps: float) -> int:
+    return max(1, int(round(rng.uniform(*range_s) * fps)))
+
+
+@dataclass
+class RealisticErrors(ErrorModel):
+    """Errors of a mid-quality single-image 3D pose estimator, all drawn once per frame.
+
+    - jitter: i.i.d. per frame, std growing with the joint's depth in the skeleton tree from
+      jitter_root_mm (pelvis) to jitter_extremity_mm (wrists; head and ankles in between);
+    - bias: per joint and coordinate, a slowly drifting offset (Ornstein-Uhlenbeck process with
+      stationary std bias_std_mm and correlation time bias_time_s): SmoothNet's biased error S;
+    - occlusion bursts: Poisson with occlusion_rate_hz; a limb (a joint and its descendants, at
+      most 3 joints: e.g. forearm+hand, shin+foot, head) is pushed off by a constant offset of
+      occlusion_offset_mm for occlusion_duration_s, with raised-cosine ramps of occlusion_ramp_s;
+    - outliers: Poisson with outlier_rate_hz (whole skeleton); one joint jumps by
+      outlier_offset_mm for exactly one frame;
+    - left/right confusions: Poisson with swap_rate_hz; a left/right joint pair and their
+      subtrees (e.g. both whole legs, or both hands) trade places for swap_duration_s.
+
+    Each call (a sequence, or one view of it) draws a quality factor exp(N(0, quality_log_std))
+    multiplying every magnitude. `scale` multiplies every magnitude and every event rate:
+    scale=0 returns the ground truth, 2 gives a much worse estimator.
+    """
+
+    scale: float = 1.0
+    quality_log_std: float = 0.25
+    jitter_root_mm: float = 3.0
+    jitter_extremity_mm: float = 12.0
+    bias_std_mm: float = 20.0
+    bias_time_s: float = 1.0
+    occlusion_rate_hz: float = 0.3
+    occlusion_duration_s: tuple[float, float] = (0.1, 0.5)
+    occlusion_offset_mm: tuple[float, float] = (50.0, 150.0)
+    occlusion_ramp_s: float = 0.05
+    outlier_rate_hz: float = 0.5
+    outlier_offset_mm: tuple[float, float] = (100.0, 300.0)
+    swap_rate_hz: float = 0.1
+    swap_duration_s: tuple[float, float] = (0.05, 0.2)
+
+    def apply(self, gt, fps, rng, skeleton=H36M17):
+        gt = _check_sequence(gt, fps)
+        t, j, d = gt.shape
+        if j != skeleton.num_joints:
+            raise ValueError(f"poses have {j} joints but layout {skeleton.name} has {skeleton.num_joints}")
+        noisy = gt.astype(np.float64, copy=True)
+        if self.scale <= 0:
+            return noisy.astype(np.float32)
+        gain = self.scale * np.exp(self.quality_log_std * rng.standard_normal())
+        depth, subtrees = _tree(skeleton)
+
+        self._swap_left_right(noisy, rng, fps, skeleton, subtrees)
+        # per-frame jitter, larger on joints far from the root
+        level = depth / max(depth.max(), 1)
+        jitter_std = self.jitter_root_mm + (self.jitter_extremity_mm - self.jitter_root_mm) * level
+        noisy += gain * jitter_std[None, :, None] * rng.standard_normal((t, j, d))
+        noisy += gain * self._drifting_bias(rng, (t, j, d), fps)
+        self._occlusions(noisy, rng, fps, gain, skeleton, subtrees)
+        self._outliers(noisy, rng, fps, gain)
+        return noisy.astype(np.float32)
+
+    def _drifting_bias(self, rng, shape, fps) -> np.ndarray:
+        """Ornstein-Uhlenbeck offsets (T, J, D), stationary std bias_std_mm, correlation time bias_time_s."""
+        a = np.exp(-1.0 / (max(self.bias_time_s, 1e-6) * fps))
+        white = rng.standard_normal(shape)
+        white[1:] *= np.sqrt(1.0 - a * a)                 # white[0] is the stationary first state
+        return self.bias_std_mm * lfilter([1.0], [1.0, -a], white, axis=0)
+
+    def _swap_left_right(self, noisy, rng, fps, skeleton, subtrees):
+        pairs = skeleton.left_right_pairs
+        for start in _event_starts(rng, self.scale * self.swap_rate_hz, len(noisy), fps):
+            left, right = pairs[rng.integers(len(pairs))]
+            frames = slice(start, start + _duration_frames(rng, self.swap_duration_s, fps))
+            a = list(subtrees[left])
+            b = [int(k) for k in skeleton.mirror_permutation[a]]   # each joint's right-side twin
+            if sorted(b) != list(subtrees[right]):   # subtrees that do not mirror: swap the pair only
+                a, b = [left], [right]
+            noisy[frames, a + b] = noisy[frames, b + a]
+
+    def _occlusions(self, noisy, rng, fps, gain, skeleton, subtrees):
+        limbs = [s for j, s in enumerate(subtrees) if len(s) <= 3 and j not in skeleton.root]
+        t, _, d = noisy.shape
+        ramp = max(int(round(self.occlusion_ramp_s * fps)), 0)
+        for start in _event_starts(rng, self.scale * self.occlusion_rate_hz, t, fps):
+            n = _duration_frames(rng, self.occlusion_duration_s, fps)
+            limb = list(limbs[rng.integers(len(limbs))])
+            offset = gain * rng.uniform(*self.occlusion_offset_mm) * random_directions(rng, 1, d)[0]
+            envelope = np.ones(n)
+            r = min(ramp, n // 2)
+            if r > 0:
+                rise = 0.5 - 0.5 * np.cos(np.pi * (np.arange(r) + 1) / (r + 1))
+                envelope[:r], envelope[n - r:] = rise, rise[::-1]
+            envelope = envelope[: t - start]
+            noisy[start:start + len(envelope), limb] += envelope[:, None, None] * offset
+
+    def _outliers(self, noisy, rng, fps, gain):
+        t, j, d = noisy.shape
+        frames = _event_starts(rng, self.scale * self.outlier_rate_hz, t, fps)
+        joints = rng.integers(0, j, len(frames))
+        jumps = gain * rng.uniform(*self.outlier_offset_mm, (len(frames), 1)) * random_directions(rng, len(frames), d)
+        np.add.at(noisy, (frames, joints), jumps)
+
+
+ERROR_MODELS: dict[str, type[ErrorModel]] = {
+    "none": NoErrors, "gaussian": GaussianNoise, "uniform": UniformNoise, "realistic": RealisticErrors,
+}
+
+
+def make_error_model(name: str, **overrides) -> ErrorModel:
+    """Build an error model by name ('none', 'gaussian', 'uniform', 'realistic') with field overrides."""
+    try:
+        cls = ERROR_MODELS[name.lower()]
+    except (KeyError, AttributeError):
+        raise ValueError(f"unknown error model {name!r}; known: {sorted(ERROR_MODELS)}") from None
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise ValueError(f"error model {name!r} has no parameter(s) {unknown}; known: {sorted(fields)}")
+    for key, value in overrides.items():   # YAML gives lists where the fields hold (lo, hi) tuples
+        if isinstance(value, list):
+            overrides[key] = tuple(value)
+    return cls(**overrides)
+
+
+def error_model_from_config(config: str | dict | ErrorModel) -> ErrorModel:
+    """Build from a YAML value: a name, or a mapping {'name': ..., <field>: <value>, ...}."""
+    if isinstance(config, ErrorModel):
+        return config
+    if isinstance(config, str):
+        return make_error_model(config)
+    if not isinstance(config, dict) or "name" not in config:
+        raise ValueError(f"error model config must be a name or a mapping with a 'name' key, got {config!r}")
+    params = dict(config)
+    return make_error_model(params.pop("name"), **params)
+
+
+def rotation_matrix(axis: np.ndarray, angle_rad: float) -> np.ndarray:
+    """3x3 rotation about a unit axis (Rodrigues)."""
+    x, y, z = axis / np.linalg.norm(axis)
+    k = np.array([[0, -z, y], [z, 0, -x], [-y, x, 0]])
+    return np.eye(3) + np.sin(angle_rad) * k + (1 - np.cos(angle_rad)) * k @ k
+
+
+def synthesize_views(gt: np.ndarray, num_views: int, error_model: ErrorModel, fps: float,
+                     rng: np.random.Generator, skeleton: Skeleton = H36M17,
+                     calibration_mm: float = 0.0, calibration_deg: float = 0.0) -> np.ndarray:
+    """V views of one motion (T, J, D) -> (V, T, J, D), each with independent errors, in the common frame.
+
+    With calibration_deg / calibration_mm > 0 each view is also moved by a constant rigid
+    transform (a wrong extrinsic calibration): a rotation by an angle uniform in
+    [-calibration_deg, calibration_deg] about a random axis through the mean root position
+    (for 2D data: in-plane rotation), then a translation of length uniform in [0, calibration_mm]
+    in a random direction. The target stays the true pose `gt`, the same for every view.
+    """
+    gt = _check_sequence(gt, fps)
+    if num_views < 1:
+        raise ValueError(f"num_views must be >= 1, got {num_views}")
+    d = gt.shape[-1]
+    pivot = skeleton.root_position(gt).mean(axis=0)
+    views = []
+    for _ in range(num_views):
+        view = error_model.apply(gt, fps, rng, skeleton).astype(np.float64)
+        if calibration_deg > 0 or calibration_mm > 0:
+            angle = np.deg2rad(rng.uniform(-calibration_deg, calibration_deg))
+            if d == 3:
+                rot = rotation_matrix(random_directions(rng, 1, 3)[0], angle)
+            elif d == 2:
+                rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+            else:
+                raise ValueError(f"calibration errors need D = 2 or 3, got D = {d}")
+            shift = rng.uniform(0.0, calibration_mm) * random_directions(rng, 1, d)[0]
+            view = (view - pivot) @ rot.T + pivot + shift
+        views.append(view)
+    return np.stack(views).astype(np.float32)
