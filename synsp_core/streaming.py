@@ -1,0 +1,231 @@
+"""Streaming multi-view refinement: synchronized frames in, finalized refined frames out.
+
+The node's logic without ROS. Each synchronized frame (one pose per view, or None where a view
+has no message) is appended to per-view ring buffers holding the last W frames (J, D) in mm; the
+model then runs ONCE on the W-frame window of all views in use, and a StreamingSWAA merges the
+overlapping window outputs (Fig. 4 of SynSP). A frame is finalized `emit_delay` frames after it
+came in (0 = causal, W - 1 = every window covering it averaged) and returned with its original
+capture stamp.
+
+Choices, on purpose:
+- Warm-up and late joiners: a view's buffer starts filled with its first pose, so the model
+  always sees W frames; these padding rows carry weight 0 in the SWAA (below), so they shape the
+  context of real frames but are never emitted nor averaged into an output.
+- A live view with no pose in a frame (a lost message) holds its last pose in the buffer, with
+  weight 0: it stays in the model's input, but that frame's output comes only from the views
+  that saw it. A view the synchronizer declares dead is masked out of the model (PSE masking)
+  and its buffer is forgotten; when it rejoins it starts over like a new view.
+- Weighted SWAA: every window row carries, per view, (refined * w, quality * w, w) with
+  w = 1 if the view observed that frame in that window, else 0. StreamingSWAA returns means, and
+  mean(x * w) / mean(w) is the average over exactly the windows where the view saw the frame, so
+  views may come and go without corrupting each other. One SWAA serves all views.
+- Fusion after SWAA: the fused pose is the mean of the refined poses of the views that saw the
+  frame ("mean"), or their PQE-quality-weighted mean ("quality").
+- A backwards stamp (bag loop, sim time restart) or a gap longer than `max_gap_s` flushes the held
+  frames and starts a new stream. A duplicate stamp is ignored.
+- Nothing non-finite leaves: a view whose window output has NaN/inf gets weight 0 for that window,
+  and a frame left with no finite view is dropped; both are counted.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from synsp_core.swaa import StreamingSWAA
+
+FUSIONS = ("mean", "quality")
+
+
+@dataclass
+class RefinedFrame:
+    """One finalized output frame. Rows of views not in `views` are zero."""
+
+    stamp_s: float          # capture stamp of the input frame, s
+    fused: np.ndarray       # (J, D) mm, views fused
+    per_view: np.ndarray    # (V, J, D) mm, each view's refined pose
+    quality: np.ndarray     # (V,) PQE quality in [1/e, 1]; 0 for views not in use
+    views: np.ndarray       # (V,) bool, views that contributed to this frame
+    windows: np.ndarray     # (V,) int, windows averaged per view
+
+
+@dataclass
+class StreamingStats:
+    """Counters since construction (not cleared by reset)."""
+
+    frames_in: int = 0           # synchronized frames pushed
+    frames_out: int = 0          # refined frames returned
+    resets: int = 0              # new streams started (backwards stamp or gap)
+    duplicate_stamps: int = 0    # frames ignored because their stamp repeated the last one
+    empty_frames: int = 0        # frames ignored because no view had a pose
+    nonfinite_windows: int = 0   # (window, view) outputs with NaN/inf, given weight 0
+    dropped_frames: int = 0      # finalized frames with no finite view, not returned
+
+
+class StreamingRefiner:
+    """Online SynSP refinement of V synchronized views.
+
+    backend: a callable (poses (1, V, W, J*D) mm, view_mask (1, V) bool) -> (refined, quality)
+    with a `config` (SynSPConfig: window, num_joints, dims), as made by runtime.create_backend.
+    emit_delay: frames a frame waits for later windows, 0 .. W - 1 (None = W - 1); settable live.
+    max_gap_s: a stamp gap longer than this starts a new stream (e.g. the view timeout).
+    """
+
+    def __init__(self, backend, num_views: int, emit_delay: int | None = None,
+                 max_gap_s: float = math.inf, fusion: str = "mean"):
+        cfg = backend.config
+        if num_views < 1:
+            raise ValueError(f"num_views must be >= 1, got {num_views}")
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+        if not max_gap_s > 0:
+            raise ValueError(f"max_gap_s must be > 0 s, got {max_gap_s}")
+        self.backend = backend
+        self.num_views, self.window = num_views, cfg.window
+        self.num_joints, self.dims = cfg.num_joints, cfg.dims
+        self.max_gap_s, self.fusion = max_gap_s, fusion
+        self.pose_size = self.num_joints * self.dims
+        # SWAA channels per view: refined * w (J*D), quality * w (1), w (1)
+        self.swaa = StreamingSWAA(self.window, num_views * (self.pose_size + 2), emit_delay)
+        self.stats = StreamingStats()
+        self.reset()
+
+    @property
+    def emit_delay(self) -> int:
+        return self.swaa.emit_delay
+
+    @emit_delay.setter
+    def emit_delay(self, value: int) -> None:
+        self.swaa.emit_delay = value
+
+    @property
+    def views_in_use(self) -> np.ndarray:
+        """(V,) bool: views with a buffer, i.e. fed to the model at the next frame."""
+        return self.in_use.copy()
+
+    def reset(self) -> None:
+        """Forget the stream (buffers, held frames); counters stay."""
+        v, w = self.num_views, self.window
+        self.buffers = np.zeros((v, w, self.num_joints, self.dims), dtype=np.float32)  # oldest first
+        self.observed = np.zeros((v, w), dtype=bool)  # real pose at that buffer row
+        self.in_use = np.zeros(v, dtype=bool)
+        self.swaa.reset()
+        self.windows_pushed = 0
+        self.pending_stamps: dict[int, float] = {}  # SWAA frame index -> capture stamp
+        self.last_stamp_s: float | None = None
+
+    def push(self, stamp_s: float, poses, live=None) -> list[RefinedFrame]:
+        """Add one synchronized frame and return the frames finalized by it, oldest first.
+
+        poses: V entries, each (J, D) in mm or None (no message from that view in this frame).
+        live: (V,) bool from the synchronizer, False = the view timed out (None: poses present).
+        """
+        if len(poses) != self.num_views:
+            raise ValueError(f"expected {self.num_views} poses (one per view, None if missing), got {len(poses)}")
+        live = np.array([p is not None for p in poses]) if live is None else np.asarray(live, dtype=bool)
+        if live.shape != (self.num_views,):
+            raise ValueError(f"live must be shaped ({self.num_views},), got {live.shape}")
+        poses = [None if p is None else self.check_pose(v, p) for v, p in enumerate(poses)]
+        stamp_s = float(stamp_s)
+        self.stats.frames_in += 1
+
+        ready = []
+        if self.last_stamp_s is not None:
+            if stamp_s == self.last_stamp_s:
+                self.stats.duplicate_stamps += 1
+                return ready
+            if stamp_s < self.last_stamp_s or stamp_s - self.last_stamp_s > self.max_gap_s:
+                ready = self.flush()
+                self.reset()
+                self.stats.resets += 1
+        if not any(p is not None and ok for p, ok in zip(poses, live)):
+            self.stats.empty_frames += 1
+            return ready
+        self.last_stamp_s = stamp_s
+        self.append(poses, live)
+        self.pending_stamps[self.windows_pushed + self.window - 1] = stamp_s
+        return ready + self.decode(self.swaa.push(self.run_model()))
+
+    def flush(self) -> list[RefinedFrame]:
+        """Finalize every held frame now (end of stream), averaged over the windows so far."""
+        return self.decode(self.swaa.flush())
+
+    # -- internals -----------------------------------------------------------------------------
+    def check_pose(self, view: int, pose) -> np.ndarray:
+        pose = np.asarray(pose, dtype=np.float32)
+        if pose.shape != (self.num_joints, self.dims):
+            raise ValueError(f"view {view}: pose must be shaped ({self.num_joints}, {self.dims}), got {pose.shape}")
+        if not np.isfinite(pose).all():
+            raise ValueError(f"view {view}: pose contains NaN or infinite values")
+        return pose
+
+    def append(self, poses, live) -> None:
+        """Shift every buffer by one frame and write the new poses (see module docstring)."""
+        self.in_use &= live                       # dead views leave the model
+        self.buffers[:, :-1] = self.buffers[:, 1:]  # the last row keeps its pose: a hold
+        self.observed[:, :-1] = self.observed[:, 1:]
+        self.observed[:, -1] = False
+        for v, pose in enumerate(poses):
+            if pose is None or not live[v]:
+                continue
+            if not self.in_use[v]:                # joins: pad its whole buffer with this pose
+                self.buffers[v] = pose
+                self.observed[v] = False
+                self.in_use[v] = True
+            self.buffers[v, -1] = pose
+            self.observed[v, -1] = True
+
+    def run_model(self) -> np.ndarray:
+        """Refine the current window; return the weighted SWAA rows (W, V * (J*D + 2))."""
+        v, w = self.num_views, self.window
+        poses = torch.from_numpy(self.buffers.reshape(1, v, w, self.pose_size))
+        refined, quality = self.backend(poses, torch.from_numpy(self.in_use[None]))
+        refined = refined[0].float().cpu().numpy()           # (V, W, J*D)
+        quality = quality[0].float().cpu().numpy()           # (V, W)
+        finite = np.isfinite(refined).all(axis=(1, 2)) & np.isfinite(quality).all(axis=1)
+        self.stats.nonfinite_windows += int((self.in_use & ~finite).sum())
+        weight = (self.observed & (self.in_use & finite)[:, None]).astype(np.float64)  # (V, W)
+        rows = np.empty((w, v, self.pose_size + 2))
+        rows[:, :, :-2] = np.where(weight[..., None] > 0, refined, 0.0).transpose(1, 0, 2) * weight.T[..., None]
+        rows[:, :, -2] = np.where(weight > 0, quality, 0.0).T * weight.T
+        rows[:, :, -1] = weight.T
+        self.windows_pushed += 1
+        return rows.reshape(w, -1)
+
+    def decode(self, finals) -> list[RefinedFrame]:
+        """Turn SWAA frames into RefinedFrames; skip warm-up padding and non-finite frames."""
+        frames = []
+        for final in finals:
+            stamp_s = self.pending_stamps.pop(final.index, None)
+            if stamp_s is None:                   # a warm-up padding row, not an input frame
+                continue
+            means = final.value.reshape(self.num_views, self.pose_size + 2)
+            weight = means[:, -1]                 # fraction of the windows in which the view saw it
+            views = weight > 0
+            safe = np.where(views, weight, 1.0)
+            per_view = np.where(views[:, None], means[:, :-2] / safe[:, None], 0.0)
+            quality = np.where(views, means[:, -2] / safe, 0.0)
+            views &= np.isfinite(per_view).all(axis=1) & np.isfinite(quality)
+            if not views.any():
+                self.stats.dropped_frames += 1
+                continue
+            fuse_weight = views * (quality if self.fusion == "quality" else 1.0)
+            fused = (per_view * fuse_weight[:, None]).sum(axis=0) / fuse_weight.sum()
+            if not np.isfinite(fused).all():
+                self.stats.dropped_frames += 1
+                continue
+            per_view[~views] = 0.0
+            quality[~views] = 0.0
+            shape = (self.num_joints, self.dims)
+            frames.append(RefinedFrame(
+                stamp_s=stamp_s,
+                fused=fused.reshape(shape).astype(np.float32),
+                per_view=per_view.reshape(self.num_views, *shape).astype(np.float32),
+                quality=quality.astype(np.float32),
+                views=views,
+                windows=np.rint(weight * final.count).astype(np.int64) * views,
+            ))
+        self.stats.frames_out += len(frames)
+        return frames
