@@ -78,10 +78,23 @@ def _npz_file(path: str, default_name: str) -> str:
     return file
 
 
+def drop_leading_glitches(poses: np.ndarray, fps: float, max_speed_mm_s: float = 12000.0) -> np.ndarray:
+    """Drop first frames from which some joint jumps faster than max_speed_mm_s to the next frame.
+
+    Frame 0 of every cmu17 sequence is such a conversion glitch (joints jump 450-650 mm to frame 1).
+    """
+    speed = np.linalg.norm(np.diff(poses, axis=0), axis=-1).max(axis=-1) * fps   # (T-1,) mm/s
+    first = 0
+    while first < len(speed) and speed[first] > max_speed_mm_s:
+        first += 1
+    return poses[first:]
+
+
 def load_cmu(path: str, split: str = "train", joints: int = 17) -> list[Sequence]:
     """CMU sequences of one split ('train', 'test' or 'all') from cmu17_120fps.npz or its folder.
 
     Keys look like 'train/walking_3'; poses are mm, pelvis frame, z up, 120 fps, H36M-17 order.
+    The glitched first frame of each sequence is dropped (drop_leading_glitches).
     """
     if joints != 17:
         raise ValueError(f"only the 17-joint (Human3.6M order) CMU file has a layout here, got joints={joints}")
@@ -91,7 +104,7 @@ def load_cmu(path: str, split: str = "train", joints: int = 17) -> list[Sequence
         keys = sorted(k for k in data.files if split == "all" or k.startswith(split + "/"))
         if not keys:
             raise ValueError(f"{path}: no keys for split {split!r} (keys look like 'train/<action>_<k>')")
-        return [Sequence(k, data[k], CMU_FPS, "h36m17") for k in keys]
+        return [Sequence(k, drop_leading_glitches(data[k], CMU_FPS), CMU_FPS, "h36m17") for k in keys]
 
 
 def load_cmu_more(path: str, root_relative: bool = False) -> list[Sequence]:
