@@ -75,14 +75,18 @@ def test_smoothnet_loader_pairs_ground_truth_and_detected_in_mm(tmp_path, flat):
     folder = write_smoothnet_folder(tmp_path, gt_seqs, det_seqs, flat)
     with pytest.raises(ValueError, match="allow_pickle"):
         load_smoothnet(str(folder))
-    seqs = load_smoothnet(str(folder), allow_pickle=True)
-    assert [s.name for s in seqs] == ["h36m_fcn_3D_test/0000", "h36m_fcn_3D_test/0001"]
-    for seq, gt, det in zip(seqs, gt_seqs, det_seqs):
-        assert seq.fps == 50.0 and seq.skeleton == "h36m17"
-        assert np.allclose(seq.poses, gt * 1000.0, atol=1e-3)
-        assert np.allclose(seq.detected, det * 1000.0, atol=1e-3)
-    noisy, truth = make_test_case(seqs[1], 50.0, error_model=None)       # the real estimator output
-    assert noisy.shape == (1, 25, 17, 3) and np.allclose(noisy[0], seqs[1].detected)
+    pairs = load_smoothnet(str(folder), allow_pickle=True)
+    assert [gt.name for gt, _ in pairs] == ["h36m_fcn_3D_test/0000", "h36m_fcn_3D_test/0001"]
+    for (gt, det), gt_m, det_m in zip(pairs, gt_seqs, det_seqs):
+        assert gt.fps == det.fps == 50.0 and gt.skeleton == det.skeleton == "h36m17"
+        assert np.allclose(gt.poses, gt_m * 1000.0, atol=1e-3)
+        assert np.allclose(det.poses, det_m * 1000.0, atol=1e-3)
+        assert np.array_equal(gt.detected, det.poses)
+    # the same files found from SmoothNet's data/poses/ folder by data set name
+    named = load_smoothnet(str(tmp_path), "test", name="h36m_fcn", allow_pickle=True)
+    assert all(np.array_equal(a.poses, b.poses) for (a, _), (b, _) in zip(named, pairs))
+    noisy, truth = make_test_case(pairs[1][0], 50.0, error_model=None)    # the real estimator output
+    assert noisy.shape == (1, 25, 17, 3) and np.allclose(noisy[0], pairs[1][1].poses)
 
 
 def test_smoothnet_loader_rejects_mismatched_pairs(tmp_path):
@@ -93,6 +97,8 @@ def test_smoothnet_loader_rejects_mismatched_pairs(tmp_path):
         load_smoothnet(str(folder), allow_pickle=True)
     with pytest.raises(FileNotFoundError, match="_gt_3D_train"):
         load_smoothnet(str(folder), split="train", allow_pickle=True)
+    with pytest.raises(FileNotFoundError, match="h36m_vibe_3D, split test"):
+        load_smoothnet(str(tmp_path), name="h36m_vibe", allow_pickle=True)
 
 
 def test_npz_array_loader(tmp_path):

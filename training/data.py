@@ -138,45 +138,61 @@ def _smoothnet_sequences(file: str, key: str, allow_pickle: bool) -> list[np.nda
         raise
 
 
-def load_smoothnet(path: str, split: str = "test", kind: str = "3D", fps: float | None = None,
-                   layout: str | None = None, allow_pickle: bool = False) -> list[Sequence]:
-    """Ground truth + detected pairs from a SmoothNet data folder, e.g. data/poses/h36m_fcn_3D/.
+def load_smoothnet(path: str, split: str = "test", name: str | None = None, kind: str = "3D",
+                   fps: float | None = None, layout: str | None = None,
+                   allow_pickle: bool = False) -> list[tuple[Sequence, Sequence]]:
+    """(ground truth, detected) sequence pairs of a SmoothNet-format data set, in mm.
 
-    The folder holds groundtruth/<dataset>_gt_<kind>_<split>.npz and
-    detected/<dataset>_<estimator>_<kind>_<split>.npz, each with `imgname` and `joints_3d` (or
-    `joints_2d` for kind='2D'): one array per sequence, (T, J*D) or (T, J, D). 3D is converted
-    from metres to mm; 2D stays in pixels. fps defaults by data set (SMOOTHNET_FPS: h36m 50,
-    3dpw 30, aist 60, ...). layout defaults to 'h36m17' for 17 joints. SmoothNet's files hold
-    object arrays, which numpy can only read by unpickling: allow_pickle=True trusts the file.
+    path: SmoothNet's data/poses/ folder with name='<dataset>_<estimator>' (e.g. 'h36m_fcn',
+    read from path/h36m_fcn_3D/), or that data set folder itself (name then optional). The folder
+    holds groundtruth/<dataset>_gt_<kind>_<split>.npz and detected/<dataset>_<estimator>_<kind>_<split>.npz,
+    each with `imgname` and `joints_3d` (`joints_2d` for kind='2D'): one array per sequence,
+    (T, J*D) or (T, J, D). 3D is converted from metres to mm; 2D stays in pixels. fps defaults by
+    data set (SMOOTHNET_FPS: h36m 50, 3dpw 30, aist 60, ...); layout to 'h36m17' for 17 joints.
+    The ground-truth Sequence also carries the detected poses (`.detected`, for make_test_case).
+    SmoothNet's files hold object arrays, which numpy reads only by unpickling: allow_pickle=True
+    means you trust the files.
     """
     if kind not in ("3D", "2D"):
         raise ValueError(f"kind must be '3D' or '2D', got {kind!r}")
-    gt_files = sorted(glob.glob(os.path.join(path, "groundtruth", f"*_gt_{kind}_{split}.npz")))
-    det_files = sorted(glob.glob(os.path.join(path, "detected", f"*_{kind}_{split}.npz")))
-    if len(gt_files) != 1 or len(det_files) != 1:
-        raise FileNotFoundError(f"{path}: expected one groundtruth/*_gt_{kind}_{split}.npz and one "
-                                f"detected/*_{kind}_{split}.npz, found {gt_files} and {det_files}")
-    dataset = os.path.basename(gt_files[0]).split("_gt_")[0]
-    estimator = os.path.basename(det_files[0])[len(dataset) + 1:-len(f"_{kind}_{split}.npz")]
+    if name:
+        if os.path.isdir(os.path.join(path, f"{name}_{kind}")):
+            path = os.path.join(path, f"{name}_{kind}")
+        dataset = name.split("_")[0]
+        gt_file = os.path.join(path, "groundtruth", f"{dataset}_gt_{kind}_{split}.npz")
+        det_file = os.path.join(path, "detected", f"{name}_{kind}_{split}.npz")
+        for file in (gt_file, det_file):
+            if not os.path.isfile(file):
+                raise FileNotFoundError(f"no such SmoothNet file: {file} (data set {name}_{kind}, split {split})")
+    else:
+        gt_files = sorted(glob.glob(os.path.join(path, "groundtruth", f"*_gt_{kind}_{split}.npz")))
+        det_files = sorted(glob.glob(os.path.join(path, "detected", f"*_{kind}_{split}.npz")))
+        if len(gt_files) != 1 or len(det_files) != 1:
+            raise FileNotFoundError(f"{path}: expected one groundtruth/*_gt_{kind}_{split}.npz and one "
+                                    f"detected/*_{kind}_{split}.npz (or pass name), found {gt_files} and {det_files}")
+        gt_file, det_file = gt_files[0], det_files[0]
+        name = os.path.basename(det_file)[:-len(f"_{kind}_{split}.npz")]
+        dataset = os.path.basename(gt_file).split("_gt_")[0]
     if fps is None:
         if dataset not in SMOOTHNET_FPS:
             raise ValueError(f"unknown frame rate of data set {dataset!r}: pass fps")
         fps = SMOOTHNET_FPS[dataset]
     key, d = ("joints_3d", 3) if kind == "3D" else ("joints_2d", 2)
     unit = 1000.0 if kind == "3D" else 1.0
-    gts = _smoothnet_sequences(gt_files[0], key, allow_pickle)
-    dets = _smoothnet_sequences(det_files[0], key, allow_pickle)
+    gts = _smoothnet_sequences(gt_file, key, allow_pickle)
+    dets = _smoothnet_sequences(det_file, key, allow_pickle)
     if len(gts) != len(dets):
         raise ValueError(f"{path}: {len(gts)} ground-truth sequences but {len(dets)} detected")
-    sequences = []
+    pairs = []
     for i, (gt, det) in enumerate(zip(gts, dets)):
         gt = np.asarray(gt, dtype=np.float64).reshape(len(gt), -1, d) * unit
         det = np.asarray(det, dtype=np.float64).reshape(len(det), -1, d) * unit
         if gt.shape != det.shape:
             raise ValueError(f"{path}: sequence {i}: ground truth {gt.shape} vs detected {det.shape}")
-        name_layout = layout or ("h36m17" if gt.shape[1] == 17 else f"{gt.shape[1]}-joint")
-        sequences.append(Sequence(f"{dataset}_{estimator}_{kind}_{split}/{i:04d}", gt, fps, name_layout, det))
-    return sequences
+        seq_layout = layout or ("h36m17" if gt.shape[1] == 17 else f"{gt.shape[1]}-joint")
+        seq_name = f"{name}_{kind}_{split}/{i:04d}"
+        pairs.append((Sequence(seq_name, gt, fps, seq_layout, det), Sequence(seq_name, det, fps, seq_layout)))
+    return pairs
 
 
 def load_npz_arrays(path: str, fps: float, layout: str = "h36m17") -> list[Sequence]:
