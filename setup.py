@@ -68,8 +68,8 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
-        # the node launchers where `ros2 run` and launch look; a colcon build writes its console
-        # scripts there too (setup.cfg), so both installs work and these equivalent copies win
+        # node launchers where `ros2 run` and launch look, for `pip install`; colcon installs the
+        # console scripts there too (setup.cfg): either file runs the same main()
         (f"lib/{PACKAGE}", ["scripts/refine_node", "scripts/replay_node"]),
     ],
     install_requires=["numpy", "scipy", "torch>=2.4", "safetensors", "pyyaml"],

@@ -137,9 +137,7 @@ class StreamingRefiner:
                 self.stats.duplicate_stamps += 1
                 return ready
             if stamp_s < self.last_stamp_s or stamp_s - self.last_stamp_s > self.max_gap_s:
-                ready = self.flush()
-                self.reset()
-                self.stats.resets += 1
+                ready = self.restart()
         if not any(p is not None and ok for p, ok in zip(poses, live)):
             self.stats.empty_frames += 1
             return ready
@@ -151,6 +149,13 @@ class StreamingRefiner:
     def flush(self) -> list[RefinedFrame]:
         """Finalize every held frame now (end of stream), averaged over the windows so far."""
         return self.decode(self.swaa.flush())
+
+    def restart(self) -> list[RefinedFrame]:
+        """Start a new stream (e.g. the synchronizer reset): flush the held frames, then reset."""
+        ready = self.flush()
+        self.reset()
+        self.stats.resets += 1
+        return ready
 
     # -- internals -----------------------------------------------------------------------------
     def check_pose(self, view: int, pose) -> np.ndarray:

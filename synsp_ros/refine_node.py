@@ -1,0 +1,327 @@
+"""refine_node: live multi-camera skeletons in, SynSP-refined skeletons out (a thin rclpy adapter).
+
+Inputs: one geometry_msgs/PoseArray per camera (`input_topics`): header.stamp = capture time,
+poses[j].position = joint j (layout `layout`) in metres, in the common frame `frame_id`.
+Each message is validated, converted to mm, synchronized across cameras (synsp_core.sync),
+refined online (synsp_core.streaming) and published with its original capture stamp on
+~/refined (fused), ~/refined/view_<i> (optional), ~/markers, ~/quality and /diagnostics.
+See docs/ros.md for the contract, parameters and QoS.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+
+import numpy as np
+import torch
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point, PoseArray
+from rcl_interfaces.msg import ParameterType, SetParametersResult
+from rclpy.duration import Duration
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from std_msgs.msg import ColorRGBA, Float32MultiArray, MultiArrayDimension
+from visualization_msgs.msg import Marker, MarkerArray
+
+from synsp_core.checkpoint import DEFAULT_CHECKPOINT
+from synsp_core.runtime import create_backend
+from synsp_core.skeletons import SKELETONS, get_skeleton
+from synsp_core.streaming import RefinedFrame, StreamingRefiner
+from synsp_core.sync import ViewSynchronizer
+from synsp_ros.conversions import mm_to_pose_array, pose_array_to_mm, seconds_to_stamp
+from synsp_ros.node_utils import describe, run_node
+
+MAX_VIEWS = 8
+BACKENDS = ("auto", "tensorrt", "cuda", "cpu")
+INPUT_QOS = ("sensor_data", "reliable")
+INVALID_REASONS = ("empty", "joint_count", "nonfinite", "frame_id")
+OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+LATENCY_SAMPLES = 1000  # recent frames behind the latency percentiles
+
+# name -> (default, descriptor). Defaults mirror config/refine.yaml (a test checks they agree).
+_T = ParameterType
+PARAMETERS = {
+    "input_topics": ([f"camera_{i}/skeleton" for i in range(4)], describe(
+        _T.PARAMETER_STRING_ARRAY, f"PoseArray topics, one per camera (1 to {MAX_VIEWS})")),
+    "layout": ("h36m17", describe(
+        _T.PARAMETER_STRING, f"joint layout of the inputs, one of {sorted(SKELETONS)}; must match the checkpoint")),
+    "window": (8, describe(
+        _T.PARAMETER_INTEGER, "model window W in frames; must match the checkpoint", int_range=(2, 256))),
+    "checkpoint": ("", describe(
+        _T.PARAMETER_STRING, f"path to a .safetensors checkpoint; '' = the shipped weights ({DEFAULT_CHECKPOINT.name})")),
+    "backend": ("auto", describe(
+        _T.PARAMETER_STRING, f"inference backend, one of {BACKENDS}; 'auto' picks the fastest available")),
+    "emit_delay": (7, describe(
+        _T.PARAMETER_INTEGER, "frames a frame waits for later windows before it is published: "
+        "0 = causal (lowest latency) .. window-1 = full sliding-window average (best quality); "
+        "changeable at run time", read_only=False, int_range=(0, 255))),
+    "sync_slop": (0.015, describe(
+        _T.PARAMETER_DOUBLE, "s, largest stamp difference between the views of one frame "
+        "(keep below half the camera period)", float_range=(0.0, 1.0))),
+    "sync_queue_size": (10, describe(
+        _T.PARAMETER_INTEGER, "messages queued per camera while waiting for the other views", int_range=(1, 1000))),
+    "view_timeout": (0.5, describe(
+        _T.PARAMETER_DOUBLE, "s, a camera silent this long is dropped from the model until it sends again",
+        float_range=(0.01, 60.0))),
+    "frame_id": ("world", describe(
+        _T.PARAMETER_STRING, "common frame of all input skeletons; messages in another frame are skipped")),
+    "input_qos": ("sensor_data", describe(
+        _T.PARAMETER_STRING, f"input subscription QoS, one of {INPUT_QOS} (sensor_data = best effort, depth 5)")),
+    "publish_per_view": (False, describe(
+        _T.PARAMETER_BOOL, "also publish each view's refined skeleton on ~/refined/view_<i>")),
+    "diagnostics_period": (1.0, describe(
+        _T.PARAMETER_DOUBLE, "s between /diagnostics messages", float_range=(0.1, 60.0))),
+    "torch_threads": (1, describe(
+        _T.PARAMETER_INTEGER, "CPU threads for inference (0 = PyTorch's default)", int_range=(0, 64))),
+}
+
+VIEW_COLORS = ((0.90, 0.30, 0.25), (0.25, 0.55, 0.90), (0.95, 0.70, 0.15), (0.60, 0.35, 0.85),
+               (0.20, 0.75, 0.75), (0.85, 0.45, 0.70), (0.55, 0.55, 0.55), (0.60, 0.45, 0.25))
+FUSED_COLOR = (0.15, 0.85, 0.30)
+
+
+def check_choice(name: str, value, choices) -> str | None:
+    return None if value in choices else f"{name} must be one of {list(choices)}, got {value!r}"
+
+
+def validate_parameter(name: str, value, window: int | None) -> str | None:
+    """Why a parameter value is invalid, or None. Ranges are checked by rclpy from the descriptors."""
+    if name == "input_topics":
+        if not 1 <= len(value) <= MAX_VIEWS:
+            return f"input_topics must list 1 to {MAX_VIEWS} topics, got {len(value)}"
+        if len(set(value)) != len(value) or not all(value):
+            return f"input_topics must be distinct non-empty names, got {list(value)}"
+    elif name == "layout":
+        return check_choice(name, value, sorted(SKELETONS))
+    elif name == "backend":
+        return check_choice(name, value, BACKENDS)
+    elif name == "input_qos":
+        return check_choice(name, value, INPUT_QOS)
+    elif name == "frame_id" and not value:
+        return "frame_id must not be empty"
+    elif name == "emit_delay" and window is not None and not 0 <= value <= window - 1:
+        return f"emit_delay must be in [0, window-1 = {window - 1}] frames, got {value}"
+    return None
+
+
+class LatencyLog:
+    """Recent durations in s -> percentiles in ms."""
+
+    def __init__(self):
+        self.samples = deque(maxlen=LATENCY_SAMPLES)
+
+    def add(self, seconds: float) -> None:
+        self.samples.append(seconds)
+
+    def percentile_ms(self, q: float) -> float:
+        return float(np.percentile(self.samples, q) * 1e3) if self.samples else float("nan")
+
+
+class RefineNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("refine_node", **kwargs)
+        self.refiner: StreamingRefiner | None = None
+        self.add_on_set_parameters_callback(self.on_set_parameters)
+        for name, (default, descriptor) in PARAMETERS.items():
+            self.declare_parameter(name, default, descriptor)
+        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self.topics = list(p["input_topics"])
+        self.num_views = len(self.topics)
+        self.skeleton = get_skeleton(p["layout"])
+        self.frame_id = p["frame_id"]
+        self.publish_per_view = p["publish_per_view"]
+        if p["view_timeout"] <= p["sync_slop"]:
+            raise ValueError(f"view_timeout ({p['view_timeout']} s) must exceed sync_slop ({p['sync_slop']} s)")
+        if p["torch_threads"] > 0:
+            torch.set_num_threads(p["torch_threads"])
+
+        self.backend = self.load_backend(p)
+        self.sync = ViewSynchronizer(self.num_views, p["sync_slop"], p["sync_queue_size"], p["view_timeout"])
+        self.refiner = StreamingRefiner(self.backend, self.num_views, p["emit_delay"], max_gap_s=p["view_timeout"])
+        self.sync_epoch = 0
+        self.invalid = {reason: np.zeros(self.num_views, dtype=np.int64) for reason in INVALID_REASONS}
+        self.step_latency = LatencyLog()        # synchronizer + refiner step per frame
+        self.publish_latency = LatencyLog()     # message callback entry -> refined published
+        self.frames_published = 0
+        self.last_views = np.zeros(self.num_views, dtype=bool)
+        self.last_rate_check = (time.monotonic(), np.zeros(self.num_views, dtype=np.int64))
+
+        input_qos = qos_profile_sensor_data if p["input_qos"] == "sensor_data" else OUTPUT_QOS
+        self.input_subscriptions = [
+            self.create_subscription(PoseArray, topic, lambda msg, view=view: self.on_skeleton(view, msg), input_qos)
+            for view, topic in enumerate(self.topics)]
+        self.refined_pub = self.create_publisher(PoseArray, "~/refined", OUTPUT_QOS)
+        self.view_pubs = [self.create_publisher(PoseArray, f"~/refined/view_{i}", OUTPUT_QOS)
+                          for i in range(self.num_views)] if self.publish_per_view else []
+        self.markers_pub = self.create_publisher(MarkerArray, "~/markers", OUTPUT_QOS)
+        self.quality_pub = self.create_publisher(Float32MultiArray, "~/quality", OUTPUT_QOS)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
+        self.create_timer(p["diagnostics_period"], self.publish_diagnostics)
+        self.create_timer(min(0.1, p["view_timeout"] / 2), self.poll_sync)
+        self.get_logger().info(
+            f"refining {self.num_views} camera(s) {self.topics} ({self.skeleton.name}, frame '{self.frame_id}') "
+            f"with {self.backend_label}, window {self.refiner.window}, emit_delay {self.refiner.emit_delay}")
+
+    # -- start-up ------------------------------------------------------------------------------
+    def load_backend(self, p: dict):
+        """Load the checkpoint behind the requested backend and check it fits the parameters."""
+        checkpoint = p["checkpoint"] or None
+        if checkpoint is None and not DEFAULT_CHECKPOINT.is_file():
+            raise FileNotFoundError(f"the shipped weights {DEFAULT_CHECKPOINT} are missing; "
+                                    "set the 'checkpoint' parameter to a .safetensors file")
+        backend = create_backend(checkpoint, p["backend"])
+        cfg = backend.config
+        source = checkpoint or DEFAULT_CHECKPOINT
+        if cfg.window != p["window"]:
+            raise ValueError(f"parameter window={p['window']} does not match the checkpoint's window "
+                             f"{cfg.window} ({source})")
+        if cfg.skeleton != self.skeleton.name or cfg.num_joints != self.skeleton.num_joints or cfg.dims != 3:
+            raise ValueError(f"the checkpoint {source} refines {cfg.dims}D {cfg.skeleton} skeletons "
+                             f"({cfg.num_joints} joints), but layout is 3D {self.skeleton.name}")
+        device = getattr(backend, "device", "cpu")
+        self.backend_label = f"{getattr(backend, 'name', type(backend).__name__)} on {device}"
+        if p["backend"] == "auto":
+            self.get_logger().info(f"backend 'auto' chose {self.backend_label}")
+        return backend
+
+    def on_set_parameters(self, params) -> SetParametersResult:
+        """Validate every change; emit_delay is the one that takes effect at run time."""
+        window = self.refiner.window if self.refiner is not None else None
+        for param in params:
+            reason = validate_parameter(param.name, param.value, window)
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
+        for param in params:
+            if param.name == "emit_delay" and self.refiner is not None:
+                self.refiner.emit_delay = param.value
+                self.get_logger().info(f"emit_delay set to {param.value} frames")
+        return SetParametersResult(successful=True)
+
+    # -- input ---------------------------------------------------------------------------------
+    def check_message(self, msg: PoseArray) -> tuple[str | None, np.ndarray | None]:
+        """(reason it is invalid, None) or (None, joints (J, 3) in mm)."""
+        if msg.header.frame_id != self.frame_id:
+            return "frame_id", None
+        if not msg.poses:
+            return "empty", None
+        if len(msg.poses) != self.skeleton.num_joints:
+            return "joint_count", None
+        joints = pose_array_to_mm(msg)
+        if not np.isfinite(joints).all():
+            return "nonfinite", None
+        return None, joints
+
+    def on_skeleton(self, view: int, msg: PoseArray) -> None:
+        arrival = time.perf_counter()
+        reason, joints = self.check_message(msg)
+        if reason is not None:
+            self.invalid[reason][view] += 1
+            self.get_logger().warning(
+                f"skipping a message from {self.topics[view]}: {reason} (frame '{msg.header.frame_id}', "
+                f"{len(msg.poses)} poses; expected frame '{self.frame_id}', {self.skeleton.num_joints} "
+                "finite joints)", throttle_duration_sec=5.0)
+            return
+        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        self.process(self.sync.add(view, stamp_s, joints, now_s=self.now_s()), arrival)
+
+    def poll_sync(self) -> None:
+        """Let frames out that wait for cameras which all stopped."""
+        self.process(self.sync.poll(self.now_s()), time.perf_counter())
+
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def process(self, frames, arrival: float) -> None:
+        for frame in frames:
+            start = time.perf_counter()
+            refined = []
+            if frame.epoch != self.sync_epoch:   # the synchronizer reset: a new stream
+                self.sync_epoch = frame.epoch
+                refined += self.refiner.restart()
+            live = frame.live | self.sync.live_views()
+            refined += self.refiner.push(frame.stamp_s, frame.payloads, live)
+            self.step_latency.add(time.perf_counter() - start)
+            for out in refined:
+                self.publish(out)
+            if refined:
+                self.publish_latency.add(time.perf_counter() - arrival)
+
+    # -- output --------------------------------------------------------------------------------
+    def publish(self, frame: RefinedFrame) -> None:
+        self.refined_pub.publish(mm_to_pose_array(frame.fused, frame.stamp_s, self.frame_id))
+        self.frames_published += 1
+        self.last_views = frame.views
+        for view in np.flatnonzero(frame.views) if self.view_pubs else ():
+            self.view_pubs[view].publish(mm_to_pose_array(frame.per_view[view], frame.stamp_s, self.frame_id))
+        quality = Float32MultiArray(data=frame.quality.tolist())
+        quality.layout.dim = [MultiArrayDimension(label="view", size=self.num_views, stride=self.num_views)]
+        self.quality_pub.publish(quality)
+        self.markers_pub.publish(self.markers(frame))
+
+    def markers(self, frame: RefinedFrame) -> MarkerArray:
+        """Joints (SPHERE_LIST) and bones (LINE_LIST) of the fused skeleton and of every view in use."""
+        skeletons = [("fused", frame.fused, FUSED_COLOR, 1.0)]
+        skeletons += [(f"view_{v}", frame.per_view[v], VIEW_COLORS[v % len(VIEW_COLORS)], 0.5)
+                      for v in np.flatnonzero(frame.views)]
+        bones = [j for bone in self.skeleton.bones for j in bone]
+        stamp = seconds_to_stamp(frame.stamp_s)
+        lifetime = Duration(seconds=0.5).to_msg()
+        markers = []
+        for ns, joints_mm, (r, g, b), alpha in skeletons:
+            points = [Point(x=x, y=y, z=z) for x, y, z in (joints_mm / 1000.0).tolist()]
+            for marker_id, kind, size, pts in ((0, Marker.SPHERE_LIST, 0.04, points),
+                                               (1, Marker.LINE_LIST, 0.015, [points[j] for j in bones])):
+                marker = Marker(ns=ns, id=marker_id, type=kind, action=Marker.ADD, points=pts,
+                                color=ColorRGBA(r=r, g=g, b=b, a=alpha), lifetime=lifetime)
+                marker.header.stamp, marker.header.frame_id = stamp, self.frame_id
+                marker.pose.orientation.w = 1.0
+                marker.scale.x = marker.scale.y = marker.scale.z = size
+                markers.append(marker)
+        return MarkerArray(markers=markers)
+
+    def publish_diagnostics(self) -> None:
+        """Per camera: rate, sync and validation counters; for the refiner: latency, backend, views."""
+        counters = self.sync.counters
+        now = time.monotonic()
+        last_time, last_received = self.last_rate_check
+        rates = (counters["received"] - last_received) / max(now - last_time, 1e-9)
+        self.last_rate_check = (now, counters["received"])
+        live = self.sync.live_views()
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        name = self.get_fully_qualified_name()
+        for view, topic in enumerate(self.topics):
+            values = {"topic": topic, "rate_hz": f"{rates[view]:.2f}", "live": str(bool(live[view]))}
+            values.update({key: str(counts[view]) for key, counts in counters.items()})
+            values.update({f"invalid_{reason}": str(counts[view]) for reason, counts in self.invalid.items()})
+            level, message = (DiagnosticStatus.OK, "receiving") if live[view] else (DiagnosticStatus.WARN, "silent")
+            msg.status.append(self.status(f"{name}: camera {view}", level, message, values))
+        stats = self.refiner.stats
+        values = {
+            "backend": self.backend_label, "window": str(self.refiner.window),
+            "emit_delay": str(self.refiner.emit_delay),
+            "views_in_use": ",".join(str(v) for v in np.flatnonzero(self.last_views)),
+            "step_latency_p50_ms": f"{self.step_latency.percentile_ms(50):.2f}",
+            "step_latency_p99_ms": f"{self.step_latency.percentile_ms(99):.2f}",
+            "publish_latency_p50_ms": f"{self.publish_latency.percentile_ms(50):.2f}",
+            "publish_latency_p99_ms": f"{self.publish_latency.percentile_ms(99):.2f}",
+            "frames_published": str(self.frames_published), "sync_resets": str(self.sync.reset_count),
+        }
+        values.update({key: str(value) for key, value in vars(stats).items()})
+        ok = self.last_views.any()
+        msg.status.append(self.status(f"{name}: refiner", DiagnosticStatus.OK if ok else DiagnosticStatus.WARN,
+                                      "refining" if ok else "no output yet", values))
+        self.diagnostics_pub.publish(msg)
+
+    def status(self, name: str, level: bytes, message: str, values: dict) -> DiagnosticStatus:
+        return DiagnosticStatus(level=level, name=name, message=message, hardware_id=self.get_name(),
+                                values=[KeyValue(key=k, value=v) for k, v in values.items()])
+
+
+def main(args=None) -> int:
+    return run_node(RefineNode, "refine_node", args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
