@@ -156,12 +156,30 @@ def test_duplicates_are_counted_and_never_emitted_twice():
 
 
 def test_late_message_is_dropped_and_counted():
-    sync = ViewSynchronizer(2, slop_s=0.01, view_timeout_s=0.2)
-    frames = feed(sync, rounds(5, range(2)) + rounds(30, [0])[5:])
-    assert frames[-1].live.tolist() == [True, False]
-    assert sync.add(1, 8 * PERIOD, (1, 8)) == []  # delayed, frame 8 went out long ago
-    assert sync.counters["dropped_late"].tolist() == [0, 1]
+    sync = ViewSynchronizer(3, slop_s=0.01, view_timeout_s=0.2)
+    frames = feed(sync, rounds(5, range(3)) + rounds(30, range(2))[10:] + [(0, 30 * PERIOD, (0, 30))])
+    assert frames[-1].stamps == [29 * PERIOD, 29 * PERIOD, None]
+    assert sync.add(2, 8 * PERIOD, (2, 8)) == []  # delayed, frame 8 went out long ago
+    assert sync.counters["dropped_late"].tolist() == [0, 0, 1]
+    assert sync.counters["dropped_unmatched"].sum() == 0
     check_invariants(sync, frames)
+
+
+def test_frame_is_never_held_longer_than_view_timeout():
+    # View 1's last message (50 ms) was matched above its frame's pivot (40 ms), so it stays
+    # live a little longer than the next pivot (42 ms) is allowed to wait for it.
+    sync = ViewSynchronizer(2, slop_s=0.09, queue_size=50, view_timeout_s=0.2)
+    first = feed(sync, [(1, 0.000, "a"), (1, 0.050, "b"), (0, 0.040, "p")])
+    assert [f.payloads for f in first] == [["p", "b"]]
+    stamps = 0.042 + 0.006 * np.arange(36)
+    for stamp in stamps[:34]:
+        assert sync.add(0, stamp, stamp) == []
+    held, = sync.add(0, stamps[34], stamps[34])  # 246 ms: 42 ms is 204 ms behind
+    assert held.stamp_s == stamps[0] and held.stamps == [stamps[0], None]
+    assert sync.live_views().tolist() == [True, True]
+    rest = sync.add(0, stamps[35], stamps[35])  # 252 ms: view 1 is dead, nobody is waited for
+    assert [f.stamp_s for f in rest] == stamps[1:].tolist()
+    check_invariants(sync, first + [held] + rest)
 
 
 def test_backwards_jump_resets_and_frames_resume():
@@ -258,3 +276,15 @@ def test_invalid_messages_are_rejected(args, message):
     with pytest.raises(ValueError, match=message):
         sync.add(*args)
     assert sync.counters["received"].sum() == 0
+
+
+def test_flush_never_emits_a_stamp_at_or_before_the_last_frame():
+    # View 1 rejoins with a stamp just before the last frame (within slop, so not late on
+    # arrival); flushing cannot put it in a frame without going back in time.
+    sync = ViewSynchronizer(2, slop_s=0.01, view_timeout_s=0.2)
+    frames = feed(sync, rounds(3, range(2)) + rounds(20, [0])[3:])
+    assert frames[-1].stamps == [19 * PERIOD, None]
+    assert sync.add(1, 19 * PERIOD - 0.005, "rejoin") == []
+    assert sync.flush() == []
+    assert sync.counters["dropped_late"].tolist() == [0, 1]
+    check_invariants(sync, frames)
