@@ -136,9 +136,9 @@ class RealisticErrors(ErrorModel):
 
     scale: float = 1.0
     quality_log_std: float = 0.25
-    jitter_root_mm: float = 3.0
-    jitter_extremity_mm: float = 12.0
-    bias_std_mm: float = 20.0
+    jitter_root_mm: float = 2.0
+    jitter_extremity_mm: float = 8.0
+    bias_std_mm: float = 22.0
     bias_time_s: float = 1.0
     occlusion_rate_hz: float = 0.3
     occlusion_duration_s: tuple[float, float] = (0.1, 0.5)
