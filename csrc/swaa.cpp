@@ -8,6 +8,9 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+#include <pthread.h>
+
+#include <atomic>
 #endif
 
 namespace synsp {
@@ -41,8 +44,17 @@ void average_frames(const T* windows, T* out, const SwaaShape& shape, int64_t be
   }
 }
 
+#ifdef _OPENMP
+// GNU OpenMP's thread pool does not survive fork(): a forked child (a torch DataLoader worker, a
+// multiprocessing pool) that opens a parallel region after its parent did hangs. Children run on
+// one thread, without any OpenMP call.
+std::atomic<bool> in_forked_child{false};
+const int fork_handler_registered = pthread_atfork(nullptr, nullptr, [] { in_forked_child = true; });
+#endif
+
 int threads_for(int requested, int64_t input_elements) {
 #ifdef _OPENMP
+  if (in_forked_child) return 1;
   const int64_t available = requested > 0 ? requested : omp_get_max_threads();
   const int64_t useful = input_elements / kMinElementsPerThread;
   return static_cast<int>(std::max<int64_t>(1, std::min(available, useful)));
