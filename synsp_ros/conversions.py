@@ -18,8 +18,12 @@ def stamp_to_seconds(stamp: Time) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
-def seconds_to_stamp(seconds: float) -> Time:
-    nanoseconds = int(round(seconds * 1e9))
+def stamp_to_ns(stamp: Time) -> int:
+    """Exact integer nanoseconds (a float of seconds since 1970 keeps only ~0.2 us)."""
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def ns_to_stamp(nanoseconds: int) -> Time:
     return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
 
 
@@ -29,10 +33,10 @@ def pose_array_to_mm(msg: PoseArray) -> np.ndarray:
                     dtype=np.float64).reshape(-1, 3) * MM_PER_M
 
 
-def mm_to_pose_array(joints_mm: np.ndarray, stamp_s: float, frame_id: str) -> PoseArray:
+def mm_to_pose_array(joints_mm: np.ndarray, stamp: Time, frame_id: str) -> PoseArray:
     """(J, 3) mm -> PoseArray in metres with the given capture stamp and frame."""
     msg = PoseArray()
-    msg.header.stamp = seconds_to_stamp(stamp_s)
+    msg.header.stamp = stamp
     msg.header.frame_id = frame_id
     poses = []
     for x, y, z in (np.asarray(joints_mm, dtype=np.float64) / MM_PER_M).tolist():

@@ -29,7 +29,7 @@ from synsp_core.runtime import create_backend
 from synsp_core.skeletons import SKELETONS, get_skeleton
 from synsp_core.streaming import RefinedFrame, StreamingRefiner
 from synsp_core.sync import ViewSynchronizer
-from synsp_ros.conversions import mm_to_pose_array, pose_array_to_mm, seconds_to_stamp
+from synsp_ros.conversions import mm_to_pose_array, pose_array_to_mm, stamp_to_seconds
 from synsp_ros.node_utils import describe, run_node
 
 MAX_VIEWS = 8
@@ -140,6 +140,7 @@ class RefineNode(Node):
         self.sync = ViewSynchronizer(self.num_views, p["sync_slop"], p["sync_queue_size"], p["view_timeout"])
         self.refiner = StreamingRefiner(self.backend, self.num_views, p["emit_delay"], max_gap_s=p["view_timeout"])
         self.sync_epoch = 0
+        self.exact_stamps = {}                  # frame stamp in s -> its header stamp, kept exact
         self.invalid = {reason: np.zeros(self.num_views, dtype=np.int64) for reason in INVALID_REASONS}
         self.step_latency = LatencyLog()        # synchronizer + refiner step per frame
         self.publish_latency = LatencyLog()     # message callback entry -> refined published
@@ -222,8 +223,8 @@ class RefineNode(Node):
                 f"{len(msg.poses)} poses; expected frame '{self.frame_id}', {self.skeleton.num_joints} "
                 "finite joints)", throttle_duration_sec=5.0)
             return
-        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        self.process(self.sync.add(view, stamp_s, joints, now_s=self.now_s()), arrival)
+        stamp_s = stamp_to_seconds(msg.header.stamp)
+        self.process(self.sync.add(view, stamp_s, (joints, msg.header.stamp), now_s=self.now_s()), arrival)
 
     def poll_sync(self) -> None:
         """Let frames out that wait for cameras which all stopped."""
@@ -239,33 +240,42 @@ class RefineNode(Node):
             if frame.epoch != self.sync_epoch:   # the synchronizer reset: a new stream
                 self.sync_epoch = frame.epoch
                 refined += self.refiner.restart()
-            live = frame.live | self.sync.live_views()
-            refined += self.refiner.push(frame.stamp_s, frame.payloads, live)
+            self.remember_stamp(frame)
+            poses = [None if payload is None else payload[0] for payload in frame.payloads]
+            refined += self.refiner.push(frame.stamp_s, poses, frame.live | self.sync.live_views())
             self.step_latency.add(time.perf_counter() - start)
             for out in refined:
                 self.publish(out)
             if refined:
                 self.publish_latency.add(time.perf_counter() - arrival)
 
+    def remember_stamp(self, frame) -> None:
+        """Keep the frame's header stamp (its pivot member's) to publish it bit-exact later."""
+        view = min((v for v, stamp in enumerate(frame.stamps) if stamp is not None),
+                   key=lambda v: abs(frame.stamps[v] - frame.stamp_s))
+        self.exact_stamps[frame.stamp_s] = frame.payloads[view][1]
+        while len(self.exact_stamps) > 4 * self.refiner.window:   # frames that never came out
+            del self.exact_stamps[next(iter(self.exact_stamps))]
+
     # -- output --------------------------------------------------------------------------------
     def publish(self, frame: RefinedFrame) -> None:
-        self.refined_pub.publish(mm_to_pose_array(frame.fused, frame.stamp_s, self.frame_id))
+        stamp = self.exact_stamps.pop(frame.stamp_s)
+        self.refined_pub.publish(mm_to_pose_array(frame.fused, stamp, self.frame_id))
         self.frames_published += 1
         self.last_views = frame.views
         for view in np.flatnonzero(frame.views) if self.view_pubs else ():
-            self.view_pubs[view].publish(mm_to_pose_array(frame.per_view[view], frame.stamp_s, self.frame_id))
+            self.view_pubs[view].publish(mm_to_pose_array(frame.per_view[view], stamp, self.frame_id))
         quality = Float32MultiArray(data=frame.quality.tolist())
         quality.layout.dim = [MultiArrayDimension(label="view", size=self.num_views, stride=self.num_views)]
         self.quality_pub.publish(quality)
-        self.markers_pub.publish(self.markers(frame))
+        self.markers_pub.publish(self.markers(frame, stamp))
 
-    def markers(self, frame: RefinedFrame) -> MarkerArray:
+    def markers(self, frame: RefinedFrame, stamp) -> MarkerArray:
         """Joints (SPHERE_LIST) and bones (LINE_LIST) of the fused skeleton and of every view in use."""
         skeletons = [("fused", frame.fused, FUSED_COLOR, 1.0)]
         skeletons += [(f"view_{v}", frame.per_view[v], VIEW_COLORS[v % len(VIEW_COLORS)], 0.5)
                       for v in np.flatnonzero(frame.views)]
         bones = [j for bone in self.skeleton.bones for j in bone]
-        stamp = seconds_to_stamp(frame.stamp_s)
         lifetime = Duration(seconds=0.5).to_msg()
         markers = []
         for ns, joints_mm, (r, g, b), alpha in skeletons:

@@ -21,7 +21,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 import synsp_core
 from synsp_core.errors import make_error_model, synthesize_views
 from synsp_core.motion import resample
-from synsp_ros.conversions import mm_to_pose_array
+from synsp_ros.conversions import mm_to_pose_array, ns_to_stamp
 from synsp_ros.node_utils import describe, run_node
 
 BUNDLED_CLIPS = Path(synsp_core.__file__).resolve().parent / "data" / "cmu_test_clips_120fps.npz"
@@ -107,16 +107,17 @@ class ReplayNode(Node):
                 return
             self.frame = 0
             self.views = self.new_errors()
-        p, stamp_s = self.p, self.now_s()
-        elapsed = stamp_s - self.start_s
+        p, stamp_ns = self.p, self.get_clock().now().nanoseconds
+        elapsed = stamp_ns * 1e-9 - self.start_s
         stalled = p["stall_start"] <= elapsed < p["stall_start"] + p["stall_duration"]
-        jitter = self.rng.normal(0.0, p["stamp_jitter"], self.num_views) if p["stamp_jitter"] > 0 else np.zeros(self.num_views)
+        jitter_ns = np.rint(self.rng.normal(0.0, p["stamp_jitter"] * 1e9, self.num_views)).astype(np.int64)
         drops = self.rng.random(self.num_views) < p["drop_probability"]
         for view, pub in enumerate(self.camera_pubs):
             if drops[view] or (stalled and view == p["stall_camera"]):
                 continue
-            pub.publish(mm_to_pose_array(self.views[view, self.frame], stamp_s + jitter[view], p["frame_id"]))
-        self.gt_pub.publish(mm_to_pose_array(self.cycle[self.frame], stamp_s, p["frame_id"]))
+            stamp = ns_to_stamp(stamp_ns + int(jitter_ns[view]))
+            pub.publish(mm_to_pose_array(self.views[view, self.frame], stamp, p["frame_id"]))
+        self.gt_pub.publish(mm_to_pose_array(self.cycle[self.frame], ns_to_stamp(stamp_ns), p["frame_id"]))
         self.frame += 1
 
 
