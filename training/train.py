@@ -1,0 +1,310 @@
+"""Train SynSP (or the SmoothNet baseline) on real motion with synthetic estimator errors.
+
+    python training/train.py --config training/configs/synsp_multiview.yaml epochs=20 out_dir=runs/mv
+    torchrun --nproc_per_node 2 training/train.py --config ... (DDP: gloo on CPU, NCCL on GPU)
+
+One YAML file per experiment; any key can be overridden as key=value (nested: errors.scale=1.5).
+Writes to out_dir: last.safetensors/.json (+ last_optim.safetensors to resume), best.safetensors
+(lowest validation MPJPE), TensorBoard scalars and an example-sequence plot.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from safetensors.torch import load_file, save_file
+
+from synsp_core.checkpoint import read_checkpoint_info, save_checkpoint
+from synsp_core.errors import error_model_from_config
+from synsp_core.losses import sequence_loss, synsp_loss
+from synsp_core.model import SynSP, SynSPConfig
+from synsp_core.smoothnet import SmoothNet, SmoothNetConfig
+from synsp_training.data import Augmentation, WindowSampler, load_cmu, load_cmu_more, load_npz_arrays, load_smoothnet
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+@dataclass
+class TrainConfig:
+    model: str = "synsp"                      # "synsp" or "smoothnet"
+    model_config: dict = field(default_factory=dict)  # overrides of SynSPConfig / SmoothNetConfig
+    # data
+    cmu_dir: str = "../shared/data/cmu"       # holds cmu17_120fps.npz (train/ and test/ keys)
+    use_cmu_more: bool = True                 # add cmu_more17_60fps.npz (made root-relative)
+    smoothnet_dir: str = ""                   # optional SmoothNet-format data set (its ground truth is added)
+    smoothnet_allow_pickle: bool = False      # SmoothNet's own files are pickled object arrays: opt in
+    val_takes: tuple = ("_5",)                # train/ keys ending with these are held out for validation
+    fps_range: tuple = (20.0, 60.0)
+    views: int = 1
+    random_live_views: bool = True
+    calibration_mm: float = 0.0
+    calibration_deg: float = 0.0
+    errors: dict = field(default_factory=lambda: {"name": "realistic"})
+    augment: bool = True
+    repeats: int = 1                          # draws of every sequence per epoch
+    # optimisation (the paper's: Adam, lr 1e-3, x0.95 per epoch, Eq. 4)
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    lr_decay: float = 0.95
+    amsgrad: bool = True
+    grad_clip: float = 1.0
+    smoothnet_lambda: float = 1.0             # SmoothNet's own loss: L_pose + L_acc
+    time_budget_min: float = 0.0              # stop after this many minutes (0: no limit)
+    seed: int = 0
+    threads: int = 0                          # torch CPU threads (0: torch's default)
+    amp: bool = True                          # bf16 autocast on CUDA only
+    out_dir: str = "runs/synsp"
+    log_every: int = 50
+    half_weights: bool = False                # store fp16 weights in the checkpoints
+
+    @classmethod
+    def load(cls, path: str | None, overrides: list[str]) -> "TrainConfig":
+        raw = yaml.safe_load(Path(path).read_text()) if path else {}
+        for item in overrides:
+            key, _, value = item.partition("=")
+            if not _:
+                raise ValueError(f"override {item!r} is not key=value")
+            node = raw
+            *parents, leaf = key.split(".")
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[leaf] = yaml.safe_load(value)
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(known)}")
+        for k in ("val_takes", "fps_range"):
+            if k in raw:
+                raw[k] = tuple(raw[k])
+        return cls(**raw)
+
+
+def build_model(cfg: TrainConfig) -> torch.nn.Module:
+    if cfg.model == "synsp":
+        return SynSP(SynSPConfig.from_dict({"max_views": cfg.views, **cfg.model_config}))
+    if cfg.model == "smoothnet":
+        return SmoothNet(SmoothNetConfig.from_dict(cfg.model_config))
+    raise ValueError(f"unknown model {cfg.model!r}: 'synsp' or 'smoothnet'")
+
+
+def load_sequences(cfg: TrainConfig):
+    """Training and validation sequences: CMU train split (val takes held out) + optional extras."""
+    cmu = load_cmu(cfg.cmu_dir, "train")
+    train = [s for s in cmu if not s.name.endswith(cfg.val_takes)]
+    val = [s for s in cmu if s.name.endswith(cfg.val_takes)]
+    more = Path(cfg.cmu_dir) / "cmu_more17_60fps.npz"
+    if cfg.use_cmu_more and more.is_file():
+        train += load_cmu_more(str(more), root_relative=True)
+    if cfg.smoothnet_dir:
+        pairs = load_smoothnet(cfg.smoothnet_dir, "train", allow_pickle=cfg.smoothnet_allow_pickle)
+        train += [gt for gt, _detected in pairs]
+    return train, val
+
+
+def loss_fn(model, batch, cfg: TrainConfig, scale: float):
+    """Eq. 4 on normalized coordinates (data units / norm_scale)."""
+    gt = batch.gt / scale
+    if isinstance(model.module if hasattr(model, "module") else model, SynSP):
+        out = model(batch.noisy, batch.view_mask)
+        out = type(out)(out.position / scale, out.acceleration / scale, out.refined / scale, out.quality)
+        return synsp_loss(out, gt, batch.view_mask)
+    pred = model(batch.noisy, batch.view_mask) / scale
+    loss = sequence_loss(pred, gt, cfg.smoothnet_lambda, batch.view_mask)
+    return loss, {"refined": float(loss.detach())}
+
+
+def window_errors(pred: torch.Tensor, gt: torch.Tensor, view_mask: torch.Tensor, dims: int):
+    """Sums over live view-windows of per-window MPJPE (mm) and Accel error (mm/frame^2), and their count."""
+    live = view_mask.float()
+    pos = (pred - gt).unflatten(-1, (-1, dims)).norm(dim=-1).mean(dim=(-2, -1))
+    acc = (pred.diff(n=2, dim=2) - gt.diff(n=2, dim=2)).unflatten(-1, (-1, dims)).norm(dim=-1).mean(dim=(-2, -1))
+    return float((pos * live).sum()), float((acc * live).sum()), float(live.sum())
+
+
+@torch.no_grad()
+def validate(model, sampler: WindowSampler, device) -> dict[str, float]:
+    """Window-level MPJPE and Accel error of the final output (and of the input) on the validation set."""
+    model.eval()
+    dims = model.cfg.dims
+    totals = np.zeros(5)
+    for batch in sampler.batches(epoch=0, batch_size=1024, shuffle=False):
+        batch = to_device(batch, device)
+        out = model(batch.noisy, batch.view_mask)
+        pred = out.refined if isinstance(out, tuple) else out
+        e_pos, e_acc, n = window_errors(pred, batch.gt, batch.view_mask, dims)
+        i_pos, i_acc, _ = window_errors(batch.noisy, batch.gt, batch.view_mask, dims)
+        totals += (e_pos, e_acc, i_pos, i_acc, n)
+    model.train()
+    n = totals[4]
+    return {"mpjpe": totals[0] / n, "accel": totals[1] / n, "input_mpjpe": totals[2] / n, "input_accel": totals[3] / n}
+
+
+def to_device(batch, device):
+    return type(batch)(*(t.to(device, non_blocking=True) for t in (batch.noisy, batch.gt, batch.view_mask)))
+
+
+def save_optimizer(path: Path, opt: torch.optim.Optimizer, sched, epoch: int, best: float):
+    """Optimizer state as safetensors tensors + scalars in the metadata (never pickle)."""
+    state = opt.state_dict()
+    tensors, meta = {}, {"epoch": str(epoch), "best": repr(best), "sched_last_epoch": str(sched.last_epoch)}
+    for pid, s in state["state"].items():
+        for k, v in s.items():
+            tensors[f"{pid}.{k}"] = v.detach().cpu().contiguous() if torch.is_tensor(v) else torch.tensor(v)
+    save_file(tensors, str(path), metadata=meta)
+
+
+def load_optimizer(path: Path, opt: torch.optim.Optimizer, sched) -> tuple[int, float]:
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    tensors = load_file(str(path))
+    state = opt.state_dict()
+    for key, value in tensors.items():
+        pid, name = key.split(".", 1)
+        state["state"].setdefault(int(pid), {})[name] = value
+    opt.load_state_dict(state)
+    sched.last_epoch = int(meta["sched_last_epoch"])
+    for group, lr in zip(opt.param_groups, sched.get_last_lr() if hasattr(sched, "get_last_lr") else []):
+        group["lr"] = lr
+    return int(meta["epoch"]), float(meta["best"])
+
+
+def plot_example(model, sampler: WindowSampler, device, path: Path):
+    """Ground truth, input and output of one validation window run: a joint's trajectory (PNG)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    data = sampler.synthesize_epoch(0)
+    frames = min(240, data.gt.shape[0])
+    w = sampler.window
+    noisy = torch.from_numpy(data.noisy[:1, :frames]).to(device)       # one view
+    starts = torch.arange(frames - w + 1)
+    windows = noisy[:, starts[:, None] + torch.arange(w)].permute(1, 0, 2, 3)   # (N, 1, W, C)
+    from synsp_core.swaa import swaa_reference
+    with torch.no_grad():
+        model.eval()
+        out = model(windows)
+        model.train()
+    pred = out.refined if isinstance(out, tuple) else out
+    refined = swaa_reference(pred[:, 0].cpu()).numpy()
+    joint = 16 * 3 if data.gt.shape[1] >= 51 else 0   # right wrist x in H36M-17
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.plot(data.gt[:frames, joint], "k", label="ground truth")
+    ax.plot(data.noisy[0, :frames, joint], "r", alpha=0.5, label="input")
+    ax.plot(refined[:, joint], "b", label="refined")
+    ax.set_xlabel("frame"); ax.set_ylabel("r_wrist x (mm)"); ax.legend(loc="upper right")
+    fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
+    return fig
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="experiment YAML (training/configs/*.yaml)")
+    parser.add_argument("--resume", action="store_true", help="continue from out_dir/last.safetensors")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides of the config")
+    args = parser.parse_args(argv)
+    cfg = TrainConfig.load(args.config, args.overrides)
+
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+
+    model = build_model(cfg).to(device)
+    mcfg = model.cfg
+    train_seqs, val_seqs = load_sequences(cfg)
+    errors = error_model_from_config(cfg.errors)
+    common = dict(window=mcfg.window, num_views=cfg.views, error_model=errors, fps_range=cfg.fps_range,
+                  calibration_mm=cfg.calibration_mm, calibration_deg=cfg.calibration_deg, seed=cfg.seed)
+    sampler = WindowSampler(train_seqs, augmentation=Augmentation() if cfg.augment else None,
+                            random_live_views=cfg.random_live_views, repeats=cfg.repeats, **common)
+    val_sampler = WindowSampler(val_seqs, augmentation=None, random_live_views=False,
+                                **{**common, "seed": cfg.seed + 1})
+
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, amsgrad=cfg.amsgrad)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
+    out_dir = Path(cfg.out_dir)
+    start_epoch, best = 0, math.inf
+    if args.resume and (out_dir / "last.safetensors").is_file():
+        info = read_checkpoint_info(out_dir / "last.safetensors")
+        if info["config"] != mcfg.to_dict():
+            raise ValueError(f"{out_dir}/last.json: model config differs from this run's; cannot resume")
+        state = load_file(str(out_dir / "last.safetensors"))
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+        start_epoch, best = load_optimizer(out_dir / "last_optim.safetensors", opt, sched)
+        start_epoch += 1
+    train_model = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+
+    writer = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "train_config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+        writer = SummaryWriter(str(out_dir / "tb"))
+    from tqdm import tqdm
+
+    amp = cfg.amp and device.type == "cuda"
+    t0, step = time.time(), start_epoch * 10**6
+    history = []
+    for epoch in range(start_epoch, cfg.epochs):
+        data = sampler.synthesize_epoch(epoch)
+        bar = tqdm(sampler.batches(epoch, cfg.batch_size, rank=rank, world_size=world, data=data),
+                   total=math.ceil(data.num_windows / world / cfg.batch_size), disable=rank != 0,
+                   desc=f"epoch {epoch}", mininterval=10)
+        for batch in bar:
+            batch = to_device(batch, device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss, parts = loss_fn(train_model, batch, cfg, mcfg.norm_scale)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            if writer and step % cfg.log_every == 0:
+                writer.add_scalar("loss/total", float(loss), step)
+                for k, v in parts.items():
+                    writer.add_scalar(f"loss/{k}", v, step)
+                bar.set_postfix(loss=f"{float(loss):.4f}")
+            if cfg.time_budget_min and time.time() - t0 > cfg.time_budget_min * 60:
+                break
+        sched.step()
+        if rank == 0:
+            val = validate(model, val_sampler, device)
+            history.append({"epoch": epoch, **val, "minutes": (time.time() - t0) / 60})
+            for k, v in val.items():
+                writer.add_scalar(f"val/{k}", v, epoch)
+            writer.add_scalar("lr", opt.param_groups[0]["lr"], epoch)
+            print(f"epoch {epoch}: val MPJPE {val['mpjpe']:.2f} mm (input {val['input_mpjpe']:.2f}), "
+                  f"Accel {val['accel']:.2f} (input {val['input_accel']:.2f}) mm/frame^2, "
+                  f"{(time.time() - t0) / 60:.1f} min", flush=True)
+            meta = {"train_config": asdict(cfg), "epoch": epoch, "val": val}
+            if val["mpjpe"] < best:
+                best = val["mpjpe"]
+                save_checkpoint(out_dir / "best.safetensors", model, meta, half=cfg.half_weights)
+            save_checkpoint(out_dir / "last.safetensors", model, meta, half=cfg.half_weights)
+            save_optimizer(out_dir / "last_optim.safetensors", opt, sched, epoch, best)
+        if cfg.time_budget_min and time.time() - t0 > cfg.time_budget_min * 60:
+            break
+    if rank == 0:
+        writer.add_figure("example", plot_example(model, val_sampler, device, out_dir / "example.png"))
+        writer.close()
+    if distributed:
+        dist.destroy_process_group()
+    return {"best_val_mpjpe": best, "history": history}
+
+
+if __name__ == "__main__":
+    main()
