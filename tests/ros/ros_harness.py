@@ -36,9 +36,12 @@ START_TIMEOUT_S = 90.0   # a node process importing torch on a loaded 2-core mac
 
 
 def random_checkpoint(directory: Path) -> Path:
-    """A randomly initialised SynSP (the identity: zero correction heads), saved as a checkpoint."""
+    """A small randomly initialised SynSP (the identity: zero correction heads; window 8 as the
+    defaults), saved as a checkpoint: light on the shared machine, same code path as the real one."""
     torch.manual_seed(0)
-    return save_checkpoint(Path(directory) / "random_synsp.safetensors", SynSP(SynSPConfig()))
+    cfg = SynSPConfig(d_model=32, n_heads=2, head_dim=16, d_ffn=32, n_local_layers=1, n_global_layers=1,
+                      n_base_shared_layers=1, n_refine_layers=1)
+    return save_checkpoint(Path(directory) / "random_synsp.safetensors", SynSP(cfg))
 
 
 class NodeProcess:

@@ -1,0 +1,73 @@
+"""Malformed skeleton messages: skipped and counted per camera; the node lives on and publishes no NaN."""
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseArray
+
+from ros_harness import CameraRig, NodeProcess, Probe, latest_diagnostics, now_ns, random_checkpoint, refined_poses
+from synsp_ros.conversions import mm_to_pose_array, ns_to_stamp
+from synsp_ros.refine_node import PARAMETERS
+
+pytestmark = pytest.mark.ros
+TOPICS = PARAMETERS["input_topics"][0]
+FRAME_NS = 33_333_333
+
+
+def bad_message(kind: str, rig: CameraRig, frame: int, stamp_ns: int) -> PoseArray:
+    joints = rig.pose(frame)
+    if kind == "joint_count":
+        joints = joints[:16]
+    elif kind == "nan":
+        joints[3, 1] = np.nan
+    elif kind == "inf":
+        joints[5, 2] = np.inf
+    elif kind == "empty":
+        joints = joints[:0]
+    return mm_to_pose_array(joints, ns_to_stamp(stamp_ns), "camera_link" if kind == "frame_id" else rig.frame_id)
+
+
+# frame -> kind: camera 0 sends the bad message INSTEAD of its pose, camera 1 sends it IN ADDITION
+BAD_FRAMES = {10: "joint_count", 15: "nan", 20: "inf", 25: "empty", 30: "frame_id"}
+EXPECTED = {"invalid_joint_count": "1", "invalid_nonfinite": "2", "invalid_empty": "1", "invalid_frame_id": "1"}
+
+
+def test_malformed_messages_are_skipped_and_counted(tmp_path):
+    node = NodeProcess("synsp_ros.refine_node", {
+        "checkpoint": str(random_checkpoint(tmp_path)), "input_qos": "reliable", "view_timeout": 10.0,
+        "diagnostics_period": 0.2}, tmp_path, "refine")
+    probe = Probe("bad_input_probe")
+    try:
+        rig = CameraRig(probe, TOPICS)
+        refined = probe.subscribe(PoseArray, "/refine_node/refined")
+        diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
+        probe.wait_for_subscribers(rig.publishers, node)
+        t0 = now_ns()
+        stamps = [t0 + k * FRAME_NS for k in range(60)]
+        for frame, stamp in enumerate(stamps):
+            kind = BAD_FRAMES.get(frame)
+            for view in range(len(TOPICS)):
+                if kind and view in (0, 1):
+                    rig.publishers[view].publish(bad_message(kind, rig, frame, stamp))
+                if not kind or view != 0:
+                    rig.send(view, frame, stamp)
+            time.sleep(1 / 15)   # half real time: a loaded machine keeps up
+
+        last_expected = stamps[-1 - PARAMETERS["emit_delay"][0]]
+        probe.wait_for(lambda: stamps[-1] > refined_poses(probe, refined)[0].max(initial=0) >= last_expected, 60,
+                       "the output of the last complete frame")
+        for camera in ("camera 0", "camera 1"):
+            probe.wait_for(lambda: EXPECTED.items() <= latest_diagnostics(probe, diagnostics, camera).items(), 30,
+                           f"invalid counters of {camera} in /diagnostics")
+        assert all(latest_diagnostics(probe, diagnostics, "camera 2")[key] == "0" for key in EXPECTED)
+        assert node.alive()
+        out_stamps, poses = refined_poses(probe, refined)
+        assert np.isfinite(poses).all() and poses.shape[1:] == (17, 3)
+        assert set(out_stamps) <= set(stamps) and (np.diff(out_stamps) > 0).all()
+        # every frame around the bad messages came out (a frame camera 0 missed may be dropped by the sync)
+        assert set(stamps[:50]) - set(out_stamps) <= {stamps[k] for k in BAD_FRAMES}
+        assert "skipping a message from camera_0/skeleton: joint_count" in node.log()
+    finally:
+        probe.close()
+        assert node.stop() == 0
