@@ -22,25 +22,66 @@ constexpr int64_t kMinElementsPerThread = 1 << 15;
 
 bool product_fits(int64_t a, int64_t b) { return b == 0 || a <= std::numeric_limits<int64_t>::max() / b; }
 
-// Averages output rows [begin, end) of the flattened (S * T) frames.
+// mean[0, Block) = sum of `count` rows, newest first, / count. The rows covering a frame lie
+// `step` elements apart, going back from the newest; the Block sums stay in registers.
+template <int64_t Block, typename T>
+inline void average_block(const T* newest, int64_t step, int64_t count, T* mean) {
+  T sums[Block];
+  for (int64_t c = 0; c < Block; ++c) sums[c] = newest[c];
+  const T* row = newest;
+  for (int64_t k = 1; k < count; ++k) {
+    row -= step;
+    for (int64_t c = 0; c < Block; ++c) sums[c] += row[c];
+  }
+  const T divisor = static_cast<T>(count);
+  for (int64_t c = 0; c < Block; ++c) mean[c] = sums[c] / divisor;
+}
+
+template <typename T>
+inline void prefetch(const T* data, int64_t size) {
+#if defined(__GNUC__)
+  const char* bytes = reinterpret_cast<const char*>(data);
+  for (int64_t offset = 0; offset < size * int64_t(sizeof(T)); offset += 64) __builtin_prefetch(bytes + offset);
+#else
+  (void)data;
+  (void)size;
+#endif
+}
+
+// Averages frames [begin, end) of one sequence, windows (N, W, C) -> out (T, C): each frame sums
+// its covering windows' rows newest first, the reference's order, 16 channels at a time. The
+// rows of a frame are W - 1 windows apart, so the next window is prefetched as each one starts.
+template <typename T>
+void average_sequence_frames(const T* windows, T* out, const SwaaShape& shape, int64_t begin, int64_t end) {
+  constexpr int64_t kBlock = 16;
+  const int64_t channels = shape.channels, window_size = shape.window * channels;
+  const int64_t step = window_size - shape.stride * channels;  // from window k's row of a frame to window k - 1's
+  WindowRange range = windows_covering(begin, shape);
+  for (int64_t frame = begin; frame < end; ++frame) {
+    const int64_t count = range.last - range.first + 1;
+    const T* newest = windows + range.last * window_size + (frame - range.last * shape.stride) * channels;
+    T* mean = out + frame * channels;
+    int64_t c = 0;
+    for (; c + kBlock <= channels; c += kBlock) average_block<kBlock>(newest + c, step, count, mean + c);
+    for (; c < channels; ++c) average_block<1>(newest + c, step, count, mean + c);
+    // Next frame: windows start and end at least one frame apart, so at most one comes and one goes.
+    if (range.last + 1 < shape.num_windows && (range.last + 1) * shape.stride == frame + 1) {
+      ++range.last;
+      if (range.last + 1 < shape.num_windows) prefetch(windows + (range.last + 1) * window_size, window_size);
+    }
+    if (range.first * shape.stride + shape.window == frame + 1) ++range.first;
+  }
+}
+
+// Averages rows [begin, end) of the flattened (S * T) output frames.
 template <typename T>
 void average_frames(const T* windows, T* out, const SwaaShape& shape, int64_t begin, int64_t end) {
-  const int64_t frames = shape.num_frames(), channels = shape.channels;
-  const int64_t window_size = shape.window * channels;
-  const int64_t sequence_size = shape.num_windows * window_size;
-  for (int64_t row = begin; row < end; ++row) {
-    const int64_t sequence = row / frames, frame = row % frames;
-    const T* sequence_windows = windows + sequence * sequence_size;
-    const WindowRange range = windows_covering(frame, shape);
-    T* mean = out + row * channels;
-    const T* newest = sequence_windows + range.last * window_size + (frame - range.last * shape.stride) * channels;
-    for (int64_t c = 0; c < channels; ++c) mean[c] = newest[c];
-    for (int64_t k = range.last - 1; k >= range.first; --k) {
-      const T* older = sequence_windows + k * window_size + (frame - k * shape.stride) * channels;
-      for (int64_t c = 0; c < channels; ++c) mean[c] += older[c];
-    }
-    const T count = static_cast<T>(range.last - range.first + 1);
-    for (int64_t c = 0; c < channels; ++c) mean[c] /= count;
+  const int64_t frames = shape.num_frames();
+  for (int64_t sequence = begin / frames; sequence * frames < end; ++sequence) {
+    const int64_t first = std::max(begin - sequence * frames, int64_t(0));
+    const int64_t last = std::min(end - sequence * frames, frames);
+    average_sequence_frames(windows + sequence * shape.num_windows * shape.window * shape.channels,
+                            out + sequence * frames * shape.channels, shape, first, last);
   }
 }
 

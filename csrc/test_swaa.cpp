@@ -74,6 +74,7 @@ void test_batched_equals_reference(std::mt19937& rng) {
     shapes.push_back(shape);
   }
   shapes.push_back({2, 5000, 8, 7, 1});  // large enough for two OpenMP threads
+  shapes.push_back({3, 3001, 8, 33, 3});  // two threads, a split inside a sequence and a window
   shapes.push_back({0, 4, 8, 3, 2});     // no sequences: empty output
   for (const synsp::SwaaShape& shape : shapes) {
     const std::vector<T> windows = random_windows<T>(shape, rng);
