@@ -22,7 +22,7 @@ $(STAMP): requirements.txt setup.py pyproject.toml CMakeLists.txt $(wildcard csr
 	touch $@
 
 demo: setup
-	$(PY) -m synsp_core.demo
+	$(PY) -m synsp_ros.demo
 
 test: setup
 	$(PY) -m pytest -q tests
