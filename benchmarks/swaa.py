@@ -168,10 +168,8 @@ def main() -> None:
 
     outputs = np.random.default_rng(1).normal(size=(args.pushes, w, c)).astype(np.float32)
     print(f"\nstreaming, W = {w}, C = {c}, emit_delay = W - 1, float32 window outputs, per push:")
-    raw = _swaa.StreamingSwaa(w, c, w - 1)
     streams = {
-        "StreamingSWAA (C++, returns FinalFrames)": StreamingSWAA(w, c),
-        "_swaa.StreamingSwaa (binding, returns arrays)": raw,
+        "StreamingSWAA (C++ through pybind11)": StreamingSWAA(w, c),
         "StreamingSWAAReference (pure Python)": StreamingSWAAReference(w, c),
     }
     for name, stream in streams.items():

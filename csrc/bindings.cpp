@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -62,17 +63,27 @@ py::array swaa(const py::array& windows, int64_t stride, int num_threads) {
                        py::str(windows.dtype()).cast<std::string>());
 }
 
-// push/flush result: (index of the first ready frame, means (n, C) float64, window counts (n,) int64).
-py::tuple ready_frames(const synsp::StreamingSwaa& stream) {
-  const py::ssize_t n = stream.num_ready(), channels = stream.channels();
-  py::array_t<double> values({n, channels});
-  py::array_t<int64_t> counts(n);
-  std::copy(stream.ready_values(), stream.ready_values() + n * channels, values.mutable_data());
-  std::copy(stream.ready_counts(), stream.ready_counts() + n, counts.mutable_data());
-  return py::make_tuple(stream.first_ready(), values, counts);
+// The C++ stream plus the Python type its frames are returned as (synsp_core.swaa.FinalFrame).
+struct PyStreamingSwaa {
+  synsp::StreamingSwaa stream;
+  py::object frame_type;
+};
+
+// The frames popped by the last push or flush: [frame_type(index, mean (C,) float64, count), ...].
+py::list ready_frames(const PyStreamingSwaa& self) {
+  const synsp::StreamingSwaa& stream = self.stream;
+  const py::ssize_t channels = stream.channels();
+  py::list frames;
+  for (int64_t i = 0; i < stream.num_ready(); ++i) {
+    py::array_t<double> mean(channels);
+    std::copy_n(stream.ready_values() + i * channels, channels, mean.mutable_data());
+    frames.append(self.frame_type(stream.first_ready() + i, mean, stream.ready_counts()[i]));
+  }
+  return frames;
 }
 
-py::tuple push(synsp::StreamingSwaa& stream, const py::array& window_output) {
+py::list push(PyStreamingSwaa& self, const py::array& window_output) {
+  synsp::StreamingSwaa& stream = self.stream;
   if (window_output.ndim() != 2 || window_output.shape(0) != stream.window() ||
       window_output.shape(1) != stream.channels()) {
     throw py::value_error("window output must be shaped (" + std::to_string(stream.window()) + ", " +
@@ -85,7 +96,7 @@ py::tuple push(synsp::StreamingSwaa& stream, const py::array& window_output) {
     const py::array_t<double, py::array::c_style | py::array::forcecast> as_double(window_output);
     stream.push(as_double.data());
   }
-  return ready_frames(stream);
+  return ready_frames(self);
 }
 
 #ifdef SYNSP_HAS_CUDA
@@ -142,16 +153,21 @@ PYBIND11_MODULE(_swaa, m) {
   m.def("streaming_push_seconds", &streaming_push_seconds, py::arg("window"), py::arg("channels"),
         py::arg("pushes"), "Seconds per streaming push in a pure C++ loop (benchmark hook).");
 
-  py::class_<synsp::StreamingSwaa>(m, "StreamingSwaa",
-                                   "Online stride-1 SWAA; push/flush return (first_index, means (n, C), counts (n,)).")
-      .def(py::init<int64_t, int64_t, int64_t>(), py::arg("window"), py::arg("channels"), py::arg("emit_delay"))
-      .def_property_readonly("window", &synsp::StreamingSwaa::window)
-      .def_property_readonly("channels", &synsp::StreamingSwaa::channels)
-      .def_property("emit_delay", &synsp::StreamingSwaa::emit_delay, &synsp::StreamingSwaa::set_emit_delay)
-      .def("reset", &synsp::StreamingSwaa::reset)
+  py::class_<PyStreamingSwaa>(m, "StreamingSwaa",
+                              "Online stride-1 SWAA; push and flush return [frame_type(index, mean, count), ...].")
+      .def(py::init([](int64_t window, int64_t channels, int64_t emit_delay, py::object frame_type) {
+             return PyStreamingSwaa{synsp::StreamingSwaa(window, channels, emit_delay), std::move(frame_type)};
+           }),
+           py::arg("window"), py::arg("channels"), py::arg("emit_delay"), py::arg("frame_type"))
+      .def_property_readonly("window", [](const PyStreamingSwaa& self) { return self.stream.window(); })
+      .def_property_readonly("channels", [](const PyStreamingSwaa& self) { return self.stream.channels(); })
+      .def_property(
+          "emit_delay", [](const PyStreamingSwaa& self) { return self.stream.emit_delay(); },
+          [](PyStreamingSwaa& self, int64_t emit_delay) { self.stream.set_emit_delay(emit_delay); })
+      .def("reset", [](PyStreamingSwaa& self) { self.stream.reset(); })
       .def("push", &push, py::arg("window_output"))
-      .def("flush", [](synsp::StreamingSwaa& stream) {
-        stream.flush();
-        return ready_frames(stream);
+      .def("flush", [](PyStreamingSwaa& self) {
+        self.stream.flush();
+        return ready_frames(self);
       });
 }

@@ -241,7 +241,8 @@ class StreamingSWAACpp:
     def __init__(self, window: int, channels: int, emit_delay: int | None = None):
         if _swaa is None:
             raise RuntimeError("StreamingSWAACpp needs the compiled extension synsp_core._swaa, which is not built")
-        self._stream = _swaa.StreamingSwaa(window, channels, window - 1 if emit_delay is None else emit_delay)
+        delay = window - 1 if emit_delay is None else emit_delay
+        self._stream = _swaa.StreamingSwaa(window, channels, delay, FinalFrame)
 
     @property
     def window(self) -> int:
@@ -265,15 +266,11 @@ class StreamingSWAACpp:
 
     def push(self, window_output) -> list[FinalFrame]:
         """Add one window's (W, C) output; return the frames that became ready, oldest first."""
-        return _final_frames(*self._stream.push(np.asarray(window_output)))
+        return self._stream.push(np.asarray(window_output))
 
     def flush(self) -> list[FinalFrame]:
         """Pop every frame still held (end of a sequence)."""
-        return _final_frames(*self._stream.flush())
-
-
-def _final_frames(first: int, values: np.ndarray, counts: np.ndarray) -> list[FinalFrame]:
-    return [FinalFrame(first + i, value, count) for i, (value, count) in enumerate(zip(values, counts.tolist()))]
+        return self._stream.flush()
 
 
 # The node's streaming SWAA: C++ when the extension is built, else the Python reference.
