@@ -445,8 +445,8 @@ def build_tensorrt(checkpoint: str | Path | None = None, precision: str = "fp32"
     """torch_tensorrt engine for this GPU: batch (min, opt, max), views fixed (default max_views).
 
     fp16 is explicit in the graph (RefineModule precision "fp16"), so it does not depend on
-    TensorRT's precision flags. Verified against eager float32 CUDA, then saved with
-    torch_tensorrt.save in its ExportedProgram format.
+    TensorRT's precision flags; fp32 is true fp32 (TF32 off). Verified against eager float32 CUDA,
+    then saved with torch_tensorrt.save in its ExportedProgram format.
     """
     reason = tensorrt_unavailable_reason()
     if reason:
@@ -475,7 +475,8 @@ def build_tensorrt(checkpoint: str | Path | None = None, precision: str = "fp32"
                                    max_shape=(max_batch, views), dtype=torch.bool)]
     log.info("building a TensorRT %s engine for %s, batch %s, %d views (about a minute)",
              precision, torch.cuda.get_device_name(device), batch, views)
-    engine = torch_tensorrt.dynamo.compile(program, inputs, min_block_size=1)
+    # disable_tf32: TensorRT rounds fp32 matmul inputs to TF32 (10-bit mantissa) unless told not to
+    engine = torch_tensorrt.dynamo.compile(program, inputs, min_block_size=1, disable_tf32=True)
     shapes = [(b, views) for b in sorted({min_batch, opt_batch, max_batch})]
     verification = verify(engine, RefineModule(model.to(device)), shapes, precision, device)
     path = Path(out) if out else cache_dir() / artifact_filename(checkpoint, artifact_tag("tensorrt", precision, device))
