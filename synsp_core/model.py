@@ -7,14 +7,17 @@ Encoders -> Base Decoder (Eq. 2: Position and Acceleration branches) -> Refineme
 Normalization contract (stored with every checkpoint through SynSPConfig):
     the model takes poses in the data's units (mm for 3D, pixels for 2D), shaped (B, V, T, J*D).
     Inside, each window is centred on the mean root position over its frames and live views, and
-    divided by `norm_scale` (1000 for mm, i.e. metres inside). Every head predicts a correction
-    that is added to the normalized input and starts at zero, so an untrained model is the
-    identity and training only has to learn the estimator's error, which converges fast.
-    Outputs are mapped back to the data's units. PSE and PQE see normalized coordinates.
+    divided by `norm_scale` (1000 for mm, i.e. metres inside). Outputs are mapped back to the
+    data's units. PSE and PQE see normalized coordinates.
 
-Differences from the paper, on purpose: residual corrections instead of absolute poses (above);
-the Refinement Decoder's query is the output of the 3 shared Base Decoder layers (Q^3) and
-PSE II is computed on the mean of the two detached branches.
+Differences from the paper, on purpose (measured: with plain FC heads emitting poses or
+corrections, training on CPU stayed at the identity for epochs):
+- every head (P_pos, P_acc, refined) is a PoseMixingHead: a learned convex mix of the input
+  joints over the window's (view, frame) tokens plus a zero-initialised FC correction, so an
+  untrained model is close to the identity, and smoothing over time and robust fusion across
+  views are directly representable;
+- the Refinement Decoder's query is the output of the 3 shared Base Decoder layers (Q^3), and
+  PSE II is computed on the mean of the two detached branches.
 """
 from __future__ import annotations
 
@@ -140,11 +143,45 @@ class DecoderLayer(nn.Module):
 
 
 def correction_head(cfg: SynSPConfig) -> nn.Linear:
-    """FCN head giving a per-frame pose correction; zero-initialised so the model starts as identity."""
+    """FC giving a per-frame pose correction; zero-initialised so it starts at no correction."""
     head = nn.Linear(cfg.d_model, cfg.num_joints * cfg.dims)
     nn.init.zeros_(head.weight)
     nn.init.zeros_(head.bias)
     return head
+
+
+class PoseMixingHead(nn.Module):
+    """The FCN of Eq. 2, made to converge fast: a pose = a convex mix of the INPUT joints + a correction.
+
+    For query view v, frame t and joint j, attention weights over every live (view, frame) token
+    of the window mix the input positions of joint j (smoothing over time and fusion across views
+    are then one weighted average away), and a zero-initialised FC adds a correction. A learnable
+    bias on the token itself (initialised to `self_bias`) makes the untrained head close to the
+    identity. Translation-equivariant by construction.
+    """
+
+    def __init__(self, cfg: SynSPConfig, key_dim: int = 8, self_bias: float = 4.0):
+        super().__init__()
+        self.j, self.d, self.key_dim = cfg.num_joints, cfg.dims, key_dim
+        self.query = nn.Linear(cfg.d_model, cfg.num_joints * key_dim)
+        self.key = nn.Linear(cfg.d_model, cfg.num_joints * key_dim)
+        self.self_bias = nn.Parameter(torch.tensor(self_bias))
+        self.correction = correction_head(cfg)
+
+    def forward(self, h, tokens, x, token_mask):
+        """h (B, V, T, E) query states; tokens (B, V*T, E); x (B, V, T, J*D) normalized input;
+        token_mask (B, V*T) -> (B, V, T, J*D)."""
+        b, v, t, _ = h.shape
+        q = self.query(h).view(b, v * t, self.j, self.key_dim)
+        k = self.key(tokens).view(b, v * t, self.j, self.key_dim)
+        logits = torch.einsum("bqjc,bkjc->bjqk", q, k) / math.sqrt(self.key_dim)   # (B, J, VT, VT)
+        eye = torch.eye(v * t, dtype=h.dtype, device=h.device)
+        logits = logits + self.self_bias * eye
+        logits = logits.masked_fill(~token_mask[:, None, None, :], float("-inf"))
+        weights = logits.softmax(dim=-1)
+        joints = x.reshape(b, v * t, self.j, self.d)
+        mixed = torch.einsum("bjqk,bkjd->bqjd", weights, joints).reshape(b, v, t, self.j * self.d)
+        return mixed + self.correction(h)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,10 +235,10 @@ class SynSP(nn.Module):
         self.global_encoder = nn.ModuleList(EncoderLayer(c) for _ in range(c.n_global_layers))
         self.base_shared = nn.ModuleList(DecoderLayer(c) for _ in range(c.n_base_shared_layers))
         self.base_pos_layer, self.base_acc_layer = DecoderLayer(c), DecoderLayer(c)  # DLayer 4, 5
-        self.pos_head, self.acc_head = correction_head(c), correction_head(c)
+        self.pos_head, self.acc_head = PoseMixingHead(c), PoseMixingHead(c)
         if c.use_refinement:
             self.refine_decoder = nn.ModuleList(DecoderLayer(c) for _ in range(c.n_refine_layers))
-            self.refine_head = correction_head(c)
+            self.refine_head = PoseMixingHead(c)
 
     # -- normalization contract ---------------------------------------------------------------
     def window_centre(self, poses: torch.Tensor, view_mask: torch.Tensor) -> torch.Tensor:
@@ -274,8 +311,8 @@ class SynSP(nn.Module):
         q3 = self.decode(self.base_shared, local, glob, pse1, token_mask)
         h_pos = self.decode([self.base_pos_layer], q3, glob, pse1, token_mask)
         h_acc = self.decode([self.base_acc_layer], q3, glob, pse1, token_mask)
-        p_pos = x + self.pos_head(h_pos)
-        p_acc = x + self.acc_head(h_acc)
+        p_pos = self.pos_head(h_pos, glob, x, token_mask)
+        p_acc = self.acc_head(h_acc, glob, x, token_mask)
 
         # Refinement stage: detached branches -> PQE (Eq. 3) and PSE II -> Refinement Decoder
         pos_d, acc_d = p_pos.detach(), p_acc.detach()
@@ -284,7 +321,7 @@ class SynSP(nn.Module):
             pse2 = pose_similarity_encoding((pos_d + acc_d) / 2, c) if c.use_pse2 else zeros
             pqe = pqe_matrix(quality) if c.use_pqe else zeros
             h_ref = self.decode(self.refine_decoder, q3, glob, pse2 + pqe, token_mask)
-            refined = x + self.refine_head(h_ref)
+            refined = self.refine_head(h_ref, glob, x, token_mask)
         else:
             refined = (p_pos + p_acc) / 2
 

@@ -50,6 +50,7 @@ class TrainConfig:
     errors: dict = field(default_factory=lambda: {"name": "realistic"})
     augment: bool = True
     repeats: int = 1                          # draws of every sequence per epoch
+    window_stride: int = 1                    # > 1: every stride-th window, at a random offset per epoch
     # optimisation (the paper's: Adam, lr 1e-3, x0.95 per epoch, Eq. 4)
     epochs: int = 20
     batch_size: int = 256
@@ -230,7 +231,8 @@ def main(argv: list[str] | None = None) -> dict:
     common = dict(window=mcfg.window, num_views=cfg.views, error_model=errors, fps_range=cfg.fps_range,
                   calibration_mm=cfg.calibration_mm, calibration_deg=cfg.calibration_deg, seed=cfg.seed)
     sampler = WindowSampler(train_seqs, augmentation=Augmentation() if cfg.augment else None,
-                            random_live_views=cfg.random_live_views, repeats=cfg.repeats, **common)
+                            random_live_views=cfg.random_live_views, repeats=cfg.repeats,
+                            stride=cfg.window_stride, **common)
     val_sampler = WindowSampler(val_seqs, augmentation=None, random_live_views=False,
                                 **{**common, "seed": cfg.seed + 1})
 

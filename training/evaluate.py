@@ -1,0 +1,195 @@
+"""Paper-style evaluation: refiners against classical filters on one data set and error model.
+
+    python training/evaluate.py --cmu-dir ../shared/data/cmu --fps 30 --errors realistic --views 4 \
+        --synsp synsp_core/weights/synsp_h36m17_3d.safetensors --smoothnet runs/smoothnet/best.safetensors \
+        --out out/eval
+
+Rows: Input (view 0), One-Euro, Savitzky-Golay, Gaussian1d (each with parameters chosen on the
+VALIDATION takes, never the test split), SmoothNet and SynSP single-view (view 0), and with
+--views V > 1: mean of views, mean of views + best filter, SynSP multi-view (fused). Extra
+checkpoints (e.g. Tab. 5 ablations) come in as --model NAME=PATH. Columns: MPJPE, PA-MPJPE,
+Accel, worst-1% MPJPE and latency (frames of look-ahead). Writes table.md, table.csv and
+mpjpe_vs_accel.png to --out.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from synsp_core.checkpoint import load_checkpoint
+from synsp_core.errors import error_model_from_config
+from synsp_core.filters import make_filter
+from synsp_core.metrics import METRIC_NAMES, evaluate_sequences
+from synsp_core.refiner import Refiner
+from synsp_core.skeletons import get_skeleton
+from synsp_training.data import load_cmu, load_smoothnet, make_test_case
+
+# Parameter grids searched on the validation takes (MPJPE decides; ties go to lower Accel).
+FILTER_GRIDS = {
+    "one_euro": {"min_cutoff": [0.3, 0.6, 1.0, 2.0, 4.0], "beta": [0.0, 0.001, 0.01, 0.05]},
+    "savgol": {"window": [5, 9, 13, 17, 25, 31], "polyorder": [1, 2, 3]},
+    "gaussian": {"sigma": [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]},
+}
+FILTER_TITLES = {"one_euro": "One-Euro", "savgol": "Savitzky-Golay", "gaussian": "Gaussian1d"}
+
+
+@dataclass
+class Case:
+    noisy: np.ndarray  # (V, T, J, D)
+    gt: np.ndarray     # (T, J, D)
+
+
+def make_cases(sequences, fps, error_model, views, seed) -> list[Case]:
+    cases = []
+    for seq in sequences:
+        noisy, gt = make_test_case(seq, fps, error_model, num_views=views, seed=seed)
+        if len(gt) >= 3:
+            cases.append(Case(noisy, gt))
+    return cases
+
+
+def score(preds, cases, skeleton) -> dict[str, float]:
+    return evaluate_sequences(list(zip(preds, (c.gt for c in cases))), skeleton=skeleton)
+
+
+def build_filter(name: str, params: dict, fps: float):
+    return make_filter(name, fps=fps, **params) if name == "one_euro" else make_filter(name, **params)
+
+
+def tune_filter(name: str, inputs: list[np.ndarray], cases: list[Case], fps: float, skeleton) -> dict:
+    """The grid point with the lowest MPJPE on the given (validation) inputs."""
+    grid = FILTER_GRIDS[name]
+    best, best_key = None, None
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(grid, values))
+        if name == "savgol" and params["polyorder"] >= params["window"]:
+            continue
+        f = build_filter(name, params, fps)
+        m = score([f(x) for x in inputs], cases, skeleton)
+        key = (round(m["mpjpe"], 3), m["accel"])
+        if best_key is None or key < best_key:
+            best, best_key = params, key
+    return best
+
+
+def model_rows(name: str, path: str, test: list[Case], views: int, skeleton, fps: float):
+    """Rows for one checkpoint: single-view on view 0, and multi-view (fused) when views > 1 and the
+    model takes several views."""
+    model = load_checkpoint(path)
+    refiner = Refiner.from_model(model)
+    latency = model.cfg.window - 1
+    rows = [(name + (" (1 view)" if views > 1 and hasattr(model.cfg, "max_views") else ""),
+             [refiner.refine(c.noisy[0]) for c in test], latency)]
+    if views > 1 and getattr(model.cfg, "max_views", 1) > 1:
+        rows.append((f"{name} ({views} views, fused)", [refiner.refine_views(c.noisy)[1] for c in test], latency))
+    return rows
+
+
+def evaluate(args) -> list[dict]:
+    skeleton = get_skeleton(args.layout)
+    overrides = {k: yaml.safe_load(v) for k, _, v in (kv.partition("=") for kv in args.error_param)}
+    errors = None if args.errors == "detected" else error_model_from_config({"name": args.errors, **overrides})
+    if args.smoothnet_dir:
+        pairs = load_smoothnet(args.smoothnet_dir, "test", allow_pickle=args.allow_pickle)
+        test_seqs, val_seqs = [gt for gt, _ in pairs], []
+    else:
+        test_seqs = load_cmu(args.cmu_dir, "test")
+        val_seqs = [s for s in load_cmu(args.cmu_dir, "train") if s.name.endswith(tuple(args.val_takes))]
+    test = make_cases(test_seqs, args.fps, errors, args.views, args.seed)
+    val = make_cases(val_seqs, args.fps, errors, args.views, args.seed + 1) if val_seqs else []
+    fps = args.fps
+
+    rows: list[tuple[str, list[np.ndarray], int]] = [("Input", [c.noisy[0] for c in test], 0)]
+    for name in FILTER_GRIDS:
+        params = tune_filter(name, [c.noisy[0] for c in val], val, fps, skeleton) if val else {}
+        f = build_filter(name, params, fps)
+        label = f"{FILTER_TITLES[name]} ({', '.join(f'{k}={v}' for k, v in params.items())})"
+        rows.append((label, [f(c.noisy[0]) for c in test], f.latency_frames))
+    if args.smoothnet:
+        rows += model_rows("SmoothNet", args.smoothnet, test, 1, skeleton, fps)
+    if args.synsp:
+        rows += model_rows("SynSP", args.synsp, test, args.views, skeleton, fps)
+    for spec in args.model:
+        name, _, path = spec.partition("=")
+        rows += model_rows(name, path, test, args.views, skeleton, fps)
+    if args.views > 1:
+        rows.insert(1, (f"Mean of {args.views} views", [c.noisy.mean(axis=0) for c in test], 0))
+        # the best single filter on the mean of views (chosen on validation MPJPE)
+        best = None
+        for name in FILTER_GRIDS:
+            params = tune_filter(name, [c.noisy.mean(axis=0) for c in val], val, fps, skeleton) if val else {}
+            f = build_filter(name, params, fps)
+            m = score([f(c.noisy.mean(axis=0)) for c in val], val, skeleton) if val else {"mpjpe": 0.0}
+            if best is None or m["mpjpe"] < best[0]:
+                best = (m["mpjpe"], name, params, f)
+        _, name, params, f = best
+        label = f"Mean of {args.views} views + {FILTER_TITLES[name]} ({', '.join(f'{k}={v}' for k, v in params.items())})"
+        rows.insert(2, (label, [f(c.noisy.mean(axis=0)) for c in test], f.latency_frames))
+
+    table = []
+    for label, preds, latency in rows:
+        table.append({"method": label, **score(preds, test, skeleton), "latency_frames": latency})
+    return table
+
+
+def write_outputs(table: list[dict], out: Path, title: str) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    cols = list(METRIC_NAMES) + ["latency_frames"]
+    heads = {"mpjpe": "MPJPE (mm)", "pa_mpjpe": "PA-MPJPE (mm)", "accel": "Accel (mm/frame²)",
+             "worst1_mpjpe": "worst-1% MPJPE (mm)", "latency_frames": "latency (frames)"}
+    lines = [f"**{title}**", "", "| method | " + " | ".join(heads[c] for c in cols) + " |",
+             "|---|" + "---:|" * len(cols)]
+    for row in table:
+        lines.append(f"| {row['method']} | " + " | ".join(
+            str(row[c]) if c == "latency_frames" else f"{row[c]:.2f}" for c in cols) + " |")
+    md = "\n".join(lines) + "\n"
+    (out / "table.md").write_text(md)
+    with open(out / "table.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["method"] + cols)
+        writer.writeheader()
+        writer.writerows(table)
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for row in table:
+        ax.scatter(row["accel"], row["mpjpe"])
+        ax.annotate(row["method"].split(" (")[0], (row["accel"], row["mpjpe"]), fontsize=8)
+    ax.set_xscale("log"); ax.set_xlabel("Accel error (mm/frame², log)"); ax.set_ylabel("MPJPE (mm)")
+    ax.set_title(title, fontsize=9); fig.tight_layout(); fig.savefig(out / "mpjpe_vs_accel.png", dpi=110)
+    plt.close(fig)
+    return md
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cmu-dir", default="../shared/data/cmu", help="folder with cmu17_120fps.npz")
+    parser.add_argument("--smoothnet-dir", default="", help="SmoothNet-format data folder (use instead of CMU)")
+    parser.add_argument("--allow-pickle", action="store_true", help="SmoothNet's files are pickled object arrays")
+    parser.add_argument("--val-takes", nargs="*", default=["_5"], help="CMU train keys held out to tune filters")
+    parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--errors", default="realistic", help="gaussian | uniform | realistic | detected")
+    parser.add_argument("--error-param", nargs="*", default=[], help="error model overrides, e.g. std_mm=40")
+    parser.add_argument("--views", type=int, default=1)
+    parser.add_argument("--layout", default="h36m17")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--synsp", default="", help="SynSP checkpoint")
+    parser.add_argument("--smoothnet", default="", help="SmoothNet checkpoint")
+    parser.add_argument("--model", action="append", default=[], help="NAME=CHECKPOINT, more rows")
+    parser.add_argument("--out", type=Path, default=Path("out/eval"))
+    args = parser.parse_args(argv)
+    table = evaluate(args)
+    data = args.smoothnet_dir or "CMU test split"
+    title = f"{data}, {args.errors} errors at {args.fps:g} fps, {args.views} view(s), seed {args.seed}"
+    print(write_outputs(table, args.out, title))
+    return table
+
+
+if __name__ == "__main__":
+    main()
