@@ -1,0 +1,91 @@
+"""Offline refinement (Refiner) and the synsp-refine command."""
+import numpy as np
+import pytest
+import torch
+
+from synsp_core.checkpoint import load_checkpoint, read_checkpoint_info, save_checkpoint
+from synsp_core.cli import main as refine_main
+from synsp_core.model import SynSP, SynSPConfig
+from synsp_core.refiner import Refiner
+from synsp_core.swaa import swaa_reference
+
+TINY = dict(d_model=16, n_heads=2, head_dim=8, d_ffn=16, n_local_layers=1, n_global_layers=1,
+            n_base_shared_layers=1, n_refine_layers=1, dropout=0.0, attn_dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = SynSP(SynSPConfig(**TINY))
+    torch.nn.init.normal_(m.refine_head.correction.weight, std=0.1)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(model, tmp_path_factory):
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors", model, {"note": "test"})
+
+
+def poses(*shape, seed=0):
+    return (np.random.default_rng(seed).normal(size=shape) * 100).astype(np.float32)
+
+
+def test_refine_equals_windows_plus_swaa(model):
+    x = poses(2, 20, 17, 3)
+    refined, fused = Refiner.from_model(model).refine_views(x)
+    with torch.no_grad():
+        seq = torch.from_numpy(x.reshape(2, 20, 51))
+        out = model(torch.stack([seq[:, k:k + 8] for k in range(13)])).refined
+    expected = swaa_reference(out.permute(1, 0, 2, 3)).numpy().reshape(2, 20, 17, 3)
+    np.testing.assert_allclose(refined, expected, atol=1e-3)
+    np.testing.assert_allclose(fused, expected.mean(axis=0), atol=1e-3)
+
+
+@pytest.mark.parametrize("frames", [1, 3, 7, 8, 9])
+def test_short_sequences(model, frames):
+    out = Refiner.from_model(model).refine(poses(frames, 17, 3))
+    assert out.shape == (frames, 17, 3) and np.isfinite(out).all()
+
+
+def test_bad_input_is_a_clear_error(model):
+    refiner = Refiner.from_model(model)
+    with pytest.raises(ValueError, match="17 joints"):
+        refiner.refine(poses(10, 16, 3))
+    bad = poses(10, 17, 3)
+    bad[3, 2, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        refiner.refine(bad)
+    with pytest.raises(ValueError, match="empty"):
+        refiner.refine(np.zeros((0, 17, 3), np.float32))
+
+
+def test_checkpoint_round_trip_and_no_pickle(model, checkpoint, tmp_path):
+    loaded = load_checkpoint(checkpoint)
+    x = torch.from_numpy(poses(1, 2, 8, 51))
+    torch.testing.assert_close(loaded(x).refined, model(x).refined)
+    assert read_checkpoint_info(checkpoint)["meta"] == {"note": "test"}
+    pickled = tmp_path / "model.pt"
+    torch.save(model.state_dict(), pickled)
+    with pytest.raises(ValueError, match="safetensors"):
+        load_checkpoint(pickled)
+
+
+def test_cli_refines_every_key(checkpoint, tmp_path):
+    src, dst = tmp_path / "in.npz", tmp_path / "out.npz"
+    np.savez(src, single=poses(30, 17, 3), multi=poses(3, 12, 17, 3, seed=1))
+    assert refine_main([str(src), str(dst), "--checkpoint", str(checkpoint)]) == 0
+    with np.load(dst) as out:
+        assert sorted(out.files) == ["multi", "multi/fused", "single"]
+        assert out["single"].shape == (30, 17, 3) and out["multi"].shape == (3, 12, 17, 3)
+        assert out["multi/fused"].shape == (12, 17, 3)
+        assert not np.allclose(out["single"], poses(30, 17, 3))
+
+
+def test_cli_rejects_bad_key_and_writes_nothing(checkpoint, tmp_path, capsys):
+    src, dst = tmp_path / "in.npz", tmp_path / "out.npz"
+    bad = poses(10, 17, 3)
+    bad[0, 0, 0] = np.inf
+    np.savez(src, good=poses(10, 17, 3), broken=bad)
+    assert refine_main([str(src), str(dst), "--checkpoint", str(checkpoint)]) == 2
+    assert "broken" in capsys.readouterr().err
+    assert not dst.exists()
