@@ -26,8 +26,9 @@ def checkpoint(tmp_path_factory):
         patch.setenv("SYNSP_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         torch.manual_seed(0)
         model = SynSP(SynSPConfig())
-        for head in (model.pos_head, model.acc_head, model.refine_head):
-            torch.nn.init.normal_(head.weight, std=0.05)
+        for layer in model.modules():   # the zero-initialised correction FCs
+            if isinstance(layer, torch.nn.Linear) and not layer.weight.any():
+                torch.nn.init.normal_(layer.weight, std=0.05)
         yield save_checkpoint(tmp_path_factory.mktemp("weights") / "default.safetensors", model)
 
 
