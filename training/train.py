@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from synsp_core.checkpoint import read_checkpoint_info, save_checkpoint
 from synsp_core.errors import error_model_from_config
-from synsp_core.losses import sequence_loss, synsp_loss
+from synsp_core.losses import BRANCH_LAMBDAS, sequence_loss, synsp_loss
 from synsp_core.model import SynSP, SynSPConfig
 from synsp_core.smoothnet import SmoothNet, SmoothNetConfig
 from synsp_training.data import Augmentation, WindowSampler, load_cmu, load_cmu_more, load_npz_arrays, load_smoothnet
@@ -59,6 +59,8 @@ class TrainConfig:
     amsgrad: bool = True
     grad_clip: float = 1.0
     smoothnet_lambda: float = 1.0             # SmoothNet's own loss: L_pose + L_acc
+    lambdas: dict = field(default_factory=lambda: dict(BRANCH_LAMBDAS))  # Eq. 4's lambda per SynSP output
+    init_from: str = ""                       # start from these weights (fine-tuning), not from scratch
     time_budget_min: float = 0.0              # stop after this many minutes (0: no limit)
     seed: int = 0
     threads: int = 0                          # torch CPU threads (0: torch's default)
@@ -117,7 +119,7 @@ def loss_fn(model, batch, cfg: TrainConfig, scale: float):
     if isinstance(model.module if hasattr(model, "module") else model, SynSP):
         out = model(batch.noisy, batch.view_mask)
         out = type(out)(out.position / scale, out.acceleration / scale, out.refined / scale, out.quality)
-        return synsp_loss(out, gt, batch.view_mask)
+        return synsp_loss(out, gt, batch.view_mask, cfg.lambdas)
     pred = model(batch.noisy, batch.view_mask) / scale
     loss = sequence_loss(pred, gt, cfg.smoothnet_lambda, batch.view_mask)
     return loss, {"refined": float(loss.detach())}
@@ -146,7 +148,7 @@ def validate(model, sampler: WindowSampler, device) -> dict[str, float]:
         totals += (e_pos, e_acc, i_pos, i_acc, n)
     model.train()
     n = totals[4]
-    return {"mpjpe": totals[0] / n, "accel": totals[1] / n, "input_mpjpe": totals[2] / n, "input_accel": totals[3] / n}
+    return {k: float(v / n) for k, v in zip(("mpjpe", "accel", "input_mpjpe", "input_accel"), totals)}
 
 
 def to_device(batch, device):
@@ -156,7 +158,7 @@ def to_device(batch, device):
 def save_optimizer(path: Path, opt: torch.optim.Optimizer, sched, epoch: int, best: float):
     """Optimizer state as safetensors tensors + scalars in the metadata (never pickle)."""
     state = opt.state_dict()
-    tensors, meta = {}, {"epoch": str(epoch), "best": repr(best), "sched_last_epoch": str(sched.last_epoch)}
+    tensors, meta = {}, {"epoch": str(epoch), "best": repr(float(best)), "sched_last_epoch": str(sched.last_epoch)}
     for pid, s in state["state"].items():
         for k, v in s.items():
             tensors[f"{pid}.{k}"] = v.detach().cpu().contiguous() if torch.is_tensor(v) else torch.tensor(v)
@@ -225,6 +227,11 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(cfg.seed)
 
     model = build_model(cfg).to(device)
+    if cfg.init_from:
+        info = read_checkpoint_info(cfg.init_from)
+        if info["config"] != model.cfg.to_dict():
+            raise ValueError(f"init_from {cfg.init_from}: its model config differs from this run's")
+        model.load_state_dict({k: v.float() for k, v in load_file(cfg.init_from).items()})
     mcfg = model.cfg
     train_seqs, val_seqs = load_sequences(cfg)
     errors = error_model_from_config(cfg.errors)
