@@ -14,8 +14,11 @@ the same random windows (`random_windows`: world-frame poses up to 3 norm_scale 
 masked views filled with NaN) at several batch sizes and view counts. Errors are relative to the
 data scale s = max(norm_scale, max |pose|), e.g. s = 1000 mm for poses within a metre of the
 origin: refined must agree within TOLERANCE * s (fp32: 1e-4 * s = 0.1 mm at s = 1 m; fp16:
-1e-2 * s), quality (already in [0, 1]) within TOLERANCE. float32 itself resolves about 1e-7 * s,
-so fp32 builds show errors far below the tolerance; the margin absorbs reordered sums.
+1e-2 * s). float32 itself resolves about 1e-7 * s, so fp32 builds show errors far below that.
+Quality (in [0, 1]) gets QUALITY_TOLERANCE_FACTOR x TOLERANCE, absolute: it is a ratio of branch
+distances, dis / max dis (Eq. 3), so rounding noise is divided by how much the two branches
+disagree, which is tiny for untrained weights (measured: 5e-5 for an AOTInductor build of the
+untrained default model, while its refined poses agreed within 5e-4 mm).
 
 Loading never runs Python's unpickler: `check_artifact` refuses files that are not .pt2, files
 whose sidecar is missing or does not match the checkpoint (config, weights sha256) or the file's
@@ -53,7 +56,8 @@ from synsp_core.model import SynSP, SynSPConfig
 
 log = logging.getLogger(__name__)
 
-TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2}    # relative to the data scale, see module docstring
+TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2}    # refined: relative to the data scale, see module docstring
+QUALITY_TOLERANCE_FACTOR = 10               # quality: absolute, this times TOLERANCE
 KINDS = ("exported", "aoti-cpu", "tensorrt")
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar")
 
@@ -300,15 +304,17 @@ class Verification:
     refined_mm: float        # max |refined - eager| in data units
     scale_mm: float          # data scale s of the input where refined_mm occurred
     quality: float           # max |quality - eager|
-    tolerance: float         # relative to s for refined, absolute for quality
+    tolerance: float         # for refined_mm / scale_mm; quality: QUALITY_TOLERANCE_FACTOR x this
 
     @property
-    def relative(self) -> float:
-        return max(self.refined_mm / self.scale_mm, self.quality)
+    def fraction_of_tolerance(self) -> float:
+        """The larger of both errors over its tolerance: <= 1 passes."""
+        return max(self.refined_mm / self.scale_mm, self.quality / QUALITY_TOLERANCE_FACTOR) / self.tolerance
 
     def __str__(self) -> str:
-        return (f"max abs error refined {self.refined_mm:.3g} mm (data scale {self.scale_mm:.0f} mm), "
-                f"quality {self.quality:.3g}; relative {self.relative:.3g} <= tolerance {self.tolerance:g}")
+        return (f"max abs error refined {self.refined_mm:.3g} mm (data scale {self.scale_mm:.0f} mm, "
+                f"relative {self.refined_mm / self.scale_mm:.2g} vs tolerance {self.tolerance:g}), quality "
+                f"{self.quality:.3g} (tolerance {self.tolerance * QUALITY_TOLERANCE_FACTOR:g})")
 
 
 def nan_aware_max_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -332,9 +338,9 @@ def verify(candidate, reference: RefineModule, shapes, precision: str, device="c
         scale = max(cfg.norm_scale, float(poses.nan_to_num().abs().max()))
         result = Verification(nan_aware_max_error(got[0], expected[0]), scale,
                               nan_aware_max_error(got[1], expected[1]), tolerance)
-        if worst is None or result.relative > worst.relative:
+        if worst is None or result.fraction_of_tolerance > worst.fraction_of_tolerance:
             worst = result
-        if result.relative > tolerance:
+        if result.fraction_of_tolerance > 1:
             raise ArtifactError(f"verification failed at batch {batch}, {views} views: {result}; nothing written")
     return worst
 

