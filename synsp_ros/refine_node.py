@@ -27,7 +27,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from synsp_core.checkpoint import DEFAULT_CHECKPOINT
 from synsp_core.runtime import create_backend
 from synsp_core.skeletons import SKELETONS, get_skeleton
-from synsp_core.streaming import FUSIONS, RefinedFrame, StreamingRefiner
+from synsp_core.streaming import RefinedFrame, StreamingRefiner
 from synsp_core.sync import ViewSynchronizer
 from synsp_ros.conversions import mm_to_pose_array, pose_array_to_mm, stamp_to_seconds
 from synsp_ros.node_utils import describe, run_node
@@ -56,9 +56,6 @@ PARAMETERS = {
         _T.PARAMETER_INTEGER, "frames a frame waits for later windows before it is published: "
         "0 = causal (lowest latency) .. window-1 = full sliding-window average (best quality); "
         "changeable at run time", read_only=False, int_range=(0, 255))),
-    "fusion": ("mean", describe(
-        _T.PARAMETER_STRING, f"how views are fused after refinement, one of {FUSIONS}: "
-        "mean, or mean weighted by each view's PQE quality")),
     "sync_slop": (0.015, describe(
         _T.PARAMETER_DOUBLE, "s, largest stamp difference between the views of one frame "
         "(keep below half the camera period)", float_range=(0.0, 1.0))),
@@ -101,8 +98,7 @@ def validate_parameter(name: str, value, window: int | None) -> str | None:
         return check_choice(name, value, BACKENDS)
     elif name == "input_qos":
         return check_choice(name, value, INPUT_QOS)
-    elif name == "fusion":
-        return check_choice(name, value, FUSIONS)
+
     elif name == "frame_id" and not value:
         return "frame_id must not be empty"
     elif name == "emit_delay" and window is not None and not 0 <= value <= window - 1:
@@ -143,8 +139,7 @@ class RefineNode(Node):
 
         self.backend = self.load_backend(p)
         self.sync = ViewSynchronizer(self.num_views, p["sync_slop"], p["sync_queue_size"], p["view_timeout"])
-        self.refiner = StreamingRefiner(self.backend, self.num_views, p["emit_delay"], max_gap_s=p["view_timeout"],
-                                        fusion=p["fusion"])
+        self.refiner = StreamingRefiner(self.backend, self.num_views, p["emit_delay"], max_gap_s=p["view_timeout"])
         self.sync_epoch = 0
         self.exact_stamps = {}                  # frame stamp in s -> its header stamp, kept exact
         self.invalid = {reason: np.zeros(self.num_views, dtype=np.int64) for reason in INVALID_REASONS}

@@ -138,14 +138,6 @@ def test_lost_message_is_held_but_not_emitted():
     np.testing.assert_allclose(frames[9].fused, frames[9].per_view[:2].mean(axis=0), atol=1e-3)
 
 
-def test_quality_fusion_weights_views_by_pqe():
-    poses = make_poses(15)
-    frames = run(StreamingRefiner(make_backend(), V, fusion="quality"), poses, np.arange(15))
-    f = frames[7]
-    expected = (f.per_view * f.quality[:, None, None]).sum(axis=0) / f.quality.sum()
-    np.testing.assert_allclose(f.fused, expected, atol=1e-3)
-
-
 def test_backwards_stamp_or_gap_flushes_and_starts_a_new_stream():
     poses = make_poses(30)
     refiner = StreamingRefiner(make_backend(), V, emit_delay=W - 1, max_gap_s=1.0)
@@ -190,5 +182,3 @@ def test_bad_input_is_named():
         refiner.push(0.0, [good, np.zeros((16, 3)), good])
     with pytest.raises(ValueError, match="view 2: pose contains NaN"):
         refiner.push(0.0, [good, good, np.full((J, D), np.nan)])
-    with pytest.raises(ValueError, match="fusion"):
-        StreamingRefiner(make_backend(), V, fusion="median")
