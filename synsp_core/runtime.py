@@ -235,7 +235,7 @@ def cpu_backend(checkpoint: Path, artifact: str | Path | None) -> Backend:
             log.warning("AOTInductor package does not fit, using eager CPU: %s", e)
     else:
         log.info("no AOTInductor package %s next to the checkpoint or in %s; using eager CPU "
-                 "(about 4x slower; build one with: %s)",
+                 "(2.5 to 3.5x slower per node step; build one with: %s)",
                  artifact_filename(checkpoint, "aoti-cpu"), cache_dir(), build_command(checkpoint, "aoti"))
     return EagerBackend(load_checkpoint(checkpoint), "cpu")
 
