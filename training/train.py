@@ -85,9 +85,12 @@ class TrainConfig:
         unknown = set(raw) - known
         if unknown:
             raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(known)}")
-        for k in ("val_takes", "fps_range"):
-            if k in raw:
-                raw[k] = tuple(raw[k])
+        types = {f.name: f.type for f in fields(cls)}
+        for k, v in raw.items():   # YAML 1.1 reads 3e-4 as a string; tuples come as lists
+            if types[k] in ("float", "int") and isinstance(v, str):
+                raw[k] = float(v) if types[k] == "float" else int(v)
+            elif types[k] == "tuple":
+                raw[k] = tuple(v)
         return cls(**raw)
 
 
