@@ -259,6 +259,12 @@ class Augmentation:
     (left/right twins alike, so bodies stay symmetric), and a speed change: the motion is played
     `speed` times faster (log-uniform in speed_range) by resampling it.
     Defaults match the CMU data: z up, subject's left/right along x.
+
+    `apply` also takes motions stacked between the time and joint axes, (T, K, J, D): a ground
+    truth and its real detections. They get the same draws (speed, scale, mirror, rotation), so
+    the detection error moves with the body; bone-length scaling is then skipped (it would
+    rebuild each detected joint from its parent and so pile up and rescale the estimator's error
+    down the tree).
     """
 
     up_axis: int = 2
@@ -271,11 +277,13 @@ class Augmentation:
 
     def apply(self, poses: np.ndarray, fps: float, dst_fps: float, skeleton: Skeleton,
               rng: np.random.Generator) -> np.ndarray:
-        """Augment (T, J, D) poses recorded at fps; returns the augmented motion at dst_fps."""
+        """Augment (T, J, D) poses, or (T, K, J, D) stacked motions, recorded at fps; returns the
+        augmented motion at dst_fps."""
         speed = np.exp(rng.uniform(*np.log(self.speed_range)))
         poses = resample(poses, fps * speed, dst_fps).astype(np.float64)
-        classes = bone_classes(skeleton)
-        poses = scale_bones(poses, skeleton, rng.uniform(*self.bone_scale_range, classes.max() + 1)[classes])
+        if poses.ndim == 3:
+            classes = bone_classes(skeleton)
+            poses = scale_bones(poses, skeleton, rng.uniform(*self.bone_scale_range, classes.max() + 1)[classes])
         poses = poses * rng.uniform(*self.scale_range)
         if rng.random() < self.mirror_prob:
             poses = mirror(poses, skeleton, self.lateral_axis)
@@ -288,6 +296,17 @@ class Augmentation:
 
 def _name_seed(name: str) -> int:
     return zlib.crc32(name.encode())
+
+
+def hold_out_every(items: list, every: int = 10) -> tuple[list, list]:
+    """(kept, held out): items 0, every, 2 * every, ... are held out (validation, filter tuning).
+
+    Used for SmoothNet-format data, whose train split has no validation part of its own.
+    """
+    if len(items) < 2:
+        raise ValueError(f"need at least 2 sequences to hold one out, got {len(items)}")
+    held = set(range(0, len(items), every))
+    return [x for i, x in enumerate(items) if i not in held], [items[i] for i in sorted(held)]
 
 
 @dataclass
@@ -317,22 +336,28 @@ class EpochData:
 
 @dataclass
 class WindowSampler:
-    """Windows of W frames with synthetic errors, regenerated every epoch.
+    """Windows of W frames with synthetic errors (or real detections), regenerated every epoch.
 
     Per sequence and epoch (seeded by seed, epoch and the sequence name, so runs repeat): a
-    target frame rate uniform in fps_range, augmentation (with speed change) to that rate,
+    target frame rate uniform in fps_range (fps_range=None: the sequence's own rate),
+    augmentation (with speed change) to that rate,
     errors for V = num_views views drawn once for the whole sequence (synthesize_views), then
     every window (stride 1; a stride > 1 starts at a random offset). With random_live_views and
     V > 1 each window keeps a random subset of 1..V views (uniform count). Sequences shorter than
     W frames at their drawn rate are skipped for that epoch. repeats > 1 draws every sequence
     that many times per epoch (independent augmentation, rate and errors): a longer epoch.
+
+    error_model=None takes each sequence's real estimator output (`Sequence.detected`, V = 1 or
+    its view count, which must equal num_views) as the noisy input: it is resampled and augmented
+    together with the ground truth (`Augmentation.apply` on the stacked pair: same rotation,
+    mirror, scale and speed, no bone scaling); the calibration errors do not apply.
     """
 
     sequences: list[Sequence]
     window: int
     num_views: int = 1
-    error_model: ErrorModel = field(default_factory=NoErrors)
-    fps_range: tuple[float, float] = (20.0, 60.0)
+    error_model: ErrorModel | None = field(default_factory=NoErrors)
+    fps_range: tuple[float, float] | None = (20.0, 60.0)
     augmentation: Augmentation | None = field(default_factory=Augmentation)
     random_live_views: bool = True
     calibration_mm: float = 0.0
@@ -351,13 +376,34 @@ class WindowSampler:
         if len(layouts) != 1:
             raise ValueError(f"all sequences must share one layout, got {sorted(layouts)}")
         self.skeleton = get_skeleton(layouts.pop())
+        if self.error_model is None:
+            for seq in self.sequences:
+                if seq.detected is None:
+                    raise ValueError(f"sequence {seq.name!r} has no detected poses: error_model=None trains on "
+                                     f"real estimator output (SmoothNet-format data); give an error model instead")
+                views = len(seq.detected) if seq.detected.ndim == 4 else 1
+                if views != self.num_views:
+                    raise ValueError(f"sequence {seq.name!r} has {views} detected view(s), num_views is {self.num_views}")
+
+    def motion_with_detections(self, seq: Sequence, fps: float, rng: np.random.Generator):
+        """Ground truth (T, J, D) and its real detections (V, T, J, D) at fps, augmented alike."""
+        detected = seq.detected if seq.detected.ndim == 4 else seq.detected[None]
+        both = np.concatenate([seq.poses[None], detected]).transpose(1, 0, 2, 3)     # (T, 1 + V, J, D)
+        if self.augmentation is None:
+            both = resample(both, seq.fps, fps)
+        else:
+            both = self.augmentation.apply(both, seq.fps, fps, self.skeleton, rng)
+        both = both.transpose(1, 0, 2, 3)
+        return both[0], both[1:]
 
     def synthesize_epoch(self, epoch: int) -> EpochData:
         noisy, gt, starts, rates, offset = [], [], [], [], 0
         for seq, repeat in ((s, r) for r in range(self.repeats) for s in self.sequences):
             rng = np.random.default_rng([self.seed, epoch, _name_seed(seq.name), repeat])
-            fps = rng.uniform(*self.fps_range)
-            if self.augmentation is None:
+            fps = rng.uniform(*self.fps_range) if self.fps_range else seq.fps
+            if self.error_model is None:
+                poses, views = self.motion_with_detections(seq, fps, rng)
+            elif self.augmentation is None:
                 poses = resample(seq.poses, seq.fps, fps)
             else:
                 poses = self.augmentation.apply(seq.poses, seq.fps, fps, self.skeleton, rng)
@@ -365,8 +411,9 @@ class WindowSampler:
             t = len(poses)
             if t < self.window:
                 continue
-            views = synthesize_views(poses, self.num_views, self.error_model, fps, rng, self.skeleton,
-                                     self.calibration_mm, self.calibration_deg)
+            if self.error_model is not None:
+                views = synthesize_views(poses, self.num_views, self.error_model, fps, rng, self.skeleton,
+                                         self.calibration_mm, self.calibration_deg)
             noisy.append(views.reshape(self.num_views, t, -1))
             gt.append(poses.reshape(t, -1))
             first = rng.integers(self.stride) if self.stride > 1 else 0

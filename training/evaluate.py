@@ -4,8 +4,13 @@
         --synsp synsp_core/weights/synsp_h36m17_3d.safetensors --smoothnet runs/smoothnet/best.safetensors \
         --out out/eval
 
+Real estimator output (SmoothNet-format data, 3D in mm or 2D in pixels, at the data set's own rate):
+    python training/evaluate.py --smoothnet-dir PATH/data/poses --smoothnet-name h36m_fcn --allow-pickle \
+        --errors detected --synsp runs/synsp_smoothnet_3d/best.safetensors --out out/eval_h36m_fcn
+
 Rows: Input (view 0), One-Euro, Savitzky-Golay, Gaussian1d (each with parameters chosen on the
-VALIDATION takes, never the test split), SmoothNet and SynSP single-view (view 0), and with
+VALIDATION takes, never the test split; for SmoothNet-format data on the train split's sequences
+0, 10, 20, ..., those train.py holds out), SmoothNet and SynSP single-view (view 0), and with
 --views V > 1: mean of views, mean of views + best filter, SynSP multi-view (fused). Extra
 checkpoints (e.g. Tab. 5 ablations) come in as --model NAME=PATH. Columns: MPJPE, PA-MPJPE,
 Accel, worst-1% MPJPE and latency (frames of look-ahead). Writes table.md, table.csv and
@@ -28,7 +33,7 @@ from synsp_core.filters import make_filter
 from synsp_core.metrics import METRIC_NAMES, evaluate_sequences
 from synsp_core.refiner import Refiner
 from synsp_core.skeletons import get_skeleton
-from synsp_training.data import load_cmu, load_smoothnet, make_test_case
+from synsp_training.data import hold_out_every, load_cmu, load_smoothnet, make_test_case
 
 # Parameter grids searched on the validation takes (MPJPE decides; ties go to lower Accel).
 FILTER_GRIDS = {
@@ -49,6 +54,8 @@ def make_cases(sequences, fps, error_model, views, seed) -> list[Case]:
     cases = []
     for seq in sequences:
         noisy, gt = make_test_case(seq, fps, error_model, num_views=views, seed=seed)
+        if len(noisy) != views:   # real detections come with their own view count
+            raise ValueError(f"sequence {seq.name!r} has {len(noisy)} detected view(s), --views is {views}")
         if len(gt) >= 3:
             cases.append(Case(noisy, gt))
     return cases
@@ -96,14 +103,17 @@ def evaluate(args) -> list[dict]:
     overrides = {k: yaml.safe_load(v) for k, _, v in (kv.partition("=") for kv in args.error_param)}
     errors = None if args.errors == "detected" else error_model_from_config({"name": args.errors, **overrides})
     if args.smoothnet_dir:
-        pairs = load_smoothnet(args.smoothnet_dir, "test", allow_pickle=args.allow_pickle)
-        test_seqs, val_seqs = [gt for gt, _ in pairs], []
+        def split(part):   # ground truths; .detected holds the estimator output
+            return [gt for gt, _ in load_smoothnet(args.smoothnet_dir, part, name=args.smoothnet_name or None,
+                                                   kind=args.kind, allow_pickle=args.allow_pickle)]
+        test_seqs = split("test")
+        val_seqs = hold_out_every(split("train"), 10)[1]   # filters are tuned on these, as train.py validates
     else:
         test_seqs = load_cmu(args.cmu_dir, "test")
         val_seqs = [s for s in load_cmu(args.cmu_dir, "train") if s.name.endswith(tuple(args.val_takes))]
-    test = make_cases(test_seqs, args.fps, errors, args.views, args.seed)
-    val = make_cases(val_seqs, args.fps, errors, args.views, args.seed + 1) if val_seqs else []
-    fps = args.fps
+    fps = args.fps = args.fps or (test_seqs[0].fps if args.smoothnet_dir else 30.0)   # resolved for the title
+    test = make_cases(test_seqs, fps, errors, args.views, args.seed)
+    val = make_cases(val_seqs, fps, errors, args.views, args.seed + 1) if val_seqs else []
 
     rows: list[tuple[str, list[np.ndarray], int]] = [("Input", [c.noisy[0] for c in test], 0)]
     for name in FILTER_GRIDS:
@@ -138,11 +148,12 @@ def evaluate(args) -> list[dict]:
     return table
 
 
-def write_outputs(table: list[dict], out: Path, title: str) -> str:
+def write_outputs(table: list[dict], out: Path, title: str, unit: str = "mm") -> str:
+    """table.md, table.csv and mpjpe_vs_accel.png; unit: the data's (mm, or px for 2D)."""
     out.mkdir(parents=True, exist_ok=True)
     cols = list(METRIC_NAMES) + ["latency_frames"]
-    heads = {"mpjpe": "MPJPE (mm)", "pa_mpjpe": "PA-MPJPE (mm)", "accel": "Accel (mm/frame²)",
-             "worst1_mpjpe": "worst-1% MPJPE (mm)", "latency_frames": "latency (frames)"}
+    heads = {"mpjpe": f"MPJPE ({unit})", "pa_mpjpe": f"PA-MPJPE ({unit})", "accel": f"Accel ({unit}/frame²)",
+             "worst1_mpjpe": f"worst-1% MPJPE ({unit})", "latency_frames": "latency (frames)"}
     lines = [f"**{title}**", "", "| method | " + " | ".join(heads[c] for c in cols) + " |",
              "|---|" + "---:|" * len(cols)]
     for row in table:
@@ -161,7 +172,7 @@ def write_outputs(table: list[dict], out: Path, title: str) -> str:
     for row in table:
         ax.scatter(row["accel"], row["mpjpe"])
         ax.annotate(row["method"].split(" (")[0], (row["accel"], row["mpjpe"]), fontsize=8)
-    ax.set_xscale("log"); ax.set_xlabel("Accel error (mm/frame², log)"); ax.set_ylabel("MPJPE (mm)")
+    ax.set_xscale("log"); ax.set_xlabel(f"Accel error ({unit}/frame², log)"); ax.set_ylabel(f"MPJPE ({unit})")
     ax.set_title(title, fontsize=9); fig.tight_layout(); fig.savefig(out / "mpjpe_vs_accel.png", dpi=110)
     plt.close(fig)
     return md
@@ -171,9 +182,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cmu-dir", default="../shared/data/cmu", help="folder with cmu17_120fps.npz")
     parser.add_argument("--smoothnet-dir", default="", help="SmoothNet-format data folder (use instead of CMU)")
+    parser.add_argument("--smoothnet-name", default="", help="its <dataset>_<estimator>, e.g. h36m_fcn")
+    parser.add_argument("--kind", default="3D", choices=["3D", "2D"], help="SmoothNet data kind (2D: pixels)")
     parser.add_argument("--allow-pickle", action="store_true", help="SmoothNet's files are pickled object arrays")
     parser.add_argument("--val-takes", nargs="*", default=["_5"], help="CMU train keys held out to tune filters")
-    parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--fps", type=float, default=None,
+                        help="evaluation frame rate (default: 30 for CMU, the data set's own for SmoothNet data)")
     parser.add_argument("--errors", default="realistic", help="gaussian | uniform | realistic | detected")
     parser.add_argument("--error-param", nargs="*", default=[], help="error model overrides, e.g. std_mm=40")
     parser.add_argument("--views", type=int, default=1)
@@ -187,7 +201,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     table = evaluate(args)
     data = args.smoothnet_dir or "CMU test split"
     title = f"{data}, {args.errors} errors at {args.fps:g} fps, {args.views} view(s), seed {args.seed}"
-    print(write_outputs(table, args.out, title))
+    unit = "px" if args.smoothnet_dir and args.kind == "2D" else "mm"
+    print(write_outputs(table, args.out, title, unit))
     return table
 
 

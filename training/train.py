@@ -6,6 +6,9 @@
 One YAML file per experiment; any key can be overridden as key=value (nested: errors.scale=1.5).
 Writes to out_dir: last.safetensors/.json (+ last_optim.safetensors to resume), best.safetensors
 (lowest validation MPJPE), TensorBoard scalars and an example-sequence plot.
+
+Real estimator output instead of synthetic errors (SmoothNet-format data, 3D or 2D; docs/data.md):
+    python training/train.py --config training/configs/synsp_smoothnet_3d.yaml smoothnet_dir=PATH/data/poses
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ from synsp_core.errors import error_model_from_config
 from synsp_core.losses import BRANCH_LAMBDAS, sequence_loss, synsp_loss
 from synsp_core.model import SynSP, SynSPConfig
 from synsp_core.smoothnet import SmoothNet, SmoothNetConfig
-from synsp_training.data import Augmentation, WindowSampler, load_cmu, load_cmu_more, load_npz_arrays, load_smoothnet
+from synsp_training.data import (Augmentation, WindowSampler, hold_out_every, load_cmu, load_cmu_more,
+                                 load_npz_arrays, load_smoothnet)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -39,16 +43,19 @@ class TrainConfig:
     # data
     cmu_dir: str = "../shared/data/cmu"       # holds cmu17_120fps.npz (train/ and test/ keys)
     use_cmu_more: bool = True                 # add cmu_more17_60fps.npz (made root-relative)
-    smoothnet_dir: str = ""                   # optional SmoothNet-format data set (its ground truth is added)
+    smoothnet_dir: str = ""                   # optional SmoothNet-format data set (see load_sequences)
+    smoothnet_name: str = ""                  # its '<dataset>_<estimator>', e.g. h36m_fcn ("": the folder's only one)
+    smoothnet_kind: str = "3D"                # "3D" (mm) or "2D" (pixels: model_config needs dims 2, norm_scale in px)
     smoothnet_allow_pickle: bool = False      # SmoothNet's own files are pickled object arrays: opt in
     val_takes: tuple = ("_5",)                # train/ keys ending with these are held out for validation
-    fps_range: tuple = (20.0, 60.0)
+    fps_range: tuple = (20.0, 60.0)           # training frame rate drawn per sequence; null: each one's own rate
     views: int = 1
     random_live_views: bool = True
     calibration_mm: float = 0.0
     calibration_deg: float = 0.0
-    errors: dict = field(default_factory=lambda: {"name": "realistic"})
+    errors: dict = field(default_factory=lambda: {"name": "realistic"})  # {name: detected}: real detections
     augment: bool = True
+    augmentation: dict = field(default_factory=dict)  # overrides of data.Augmentation fields, e.g. up_axis: 1
     repeats: int = 1                          # draws of every sequence per epoch
     window_stride: int = 1                    # > 1: every stride-th window, at a random offset per epoch
     # optimisation (the paper's: Adam, lr 1e-3, x0.95 per epoch, Eq. 4)
@@ -89,7 +96,7 @@ class TrainConfig:
         for k, v in raw.items():   # YAML 1.1 reads 3e-4 as a string; tuples come as lists
             if types[k] in ("float", "int") and isinstance(v, str):
                 raw[k] = float(v) if types[k] == "float" else int(v)
-            elif types[k] == "tuple":
+            elif types[k] == "tuple" and v is not None:
                 raw[k] = tuple(v)
         return cls(**raw)
 
@@ -102,17 +109,39 @@ def build_model(cfg: TrainConfig) -> torch.nn.Module:
     raise ValueError(f"unknown model {cfg.model!r}: 'synsp' or 'smoothnet'")
 
 
+def uses_detections(cfg: TrainConfig) -> bool:
+    """errors: {name: detected} trains on real estimator output instead of synthetic errors."""
+    return (cfg.errors if isinstance(cfg.errors, str) else cfg.errors.get("name")) == "detected"
+
+
 def load_sequences(cfg: TrainConfig):
-    """Training and validation sequences: CMU train split (val takes held out) + optional extras."""
-    cmu = load_cmu(cfg.cmu_dir, "train")
-    train = [s for s in cmu if not s.name.endswith(cfg.val_takes)]
-    val = [s for s in cmu if s.name.endswith(cfg.val_takes)]
-    more = Path(cfg.cmu_dir) / "cmu_more17_60fps.npz"
-    if cfg.use_cmu_more and more.is_file():
-        train += load_cmu_more(str(more), root_relative=True)
+    """Training and validation sequences.
+
+    With cmu_dir: the CMU train split (val takes held out) + cmu_more + the SmoothNet train split
+    (training only). With cmu_dir "": the SmoothNet train split alone, its sequences 0, 10, 20, ...
+    held out for validation (hold_out_every; SmoothNet's data sets have no validation split).
+    """
+    if uses_detections(cfg) and cfg.cmu_dir:
+        raise ValueError("errors: detected trains on real estimator output, which the CMU data lack: "
+                         "set cmu_dir='' and smoothnet_dir")
+    train, val = [], []
+    if cfg.cmu_dir:
+        cmu = load_cmu(cfg.cmu_dir, "train")
+        train = [s for s in cmu if not s.name.endswith(cfg.val_takes)]
+        val = [s for s in cmu if s.name.endswith(cfg.val_takes)]
+        more = Path(cfg.cmu_dir) / "cmu_more17_60fps.npz"
+        if cfg.use_cmu_more and more.is_file():
+            train += load_cmu_more(str(more), root_relative=True)
     if cfg.smoothnet_dir:
-        pairs = load_smoothnet(cfg.smoothnet_dir, "train", allow_pickle=cfg.smoothnet_allow_pickle)
-        train += [gt for gt, _detected in pairs]
+        pairs = load_smoothnet(cfg.smoothnet_dir, "train", name=cfg.smoothnet_name or None,
+                               kind=cfg.smoothnet_kind, allow_pickle=cfg.smoothnet_allow_pickle)
+        smoothnet = [gt for gt, _detected in pairs]   # gt.detected holds the estimator output
+        if cfg.cmu_dir:
+            train += smoothnet
+        else:
+            train, val = hold_out_every(smoothnet, 10)
+    if not train:
+        raise ValueError("no training data: set cmu_dir and/or smoothnet_dir")
     return train, val
 
 
@@ -236,11 +265,15 @@ def main(argv: list[str] | None = None) -> dict:
             raise ValueError(f"init_from {cfg.init_from}: its model config differs from this run's")
         model.load_state_dict({k: v.float() for k, v in load_file(cfg.init_from).items()})
     mcfg = model.cfg
+    data_dims = 2 if cfg.smoothnet_kind == "2D" else 3
+    if cfg.smoothnet_dir and mcfg.dims != data_dims:
+        raise ValueError(f"smoothnet_kind {cfg.smoothnet_kind} data need model_config dims {data_dims} "
+                         f"(2D: and norm_scale in pixels, e.g. 500)")
     train_seqs, val_seqs = load_sequences(cfg)
-    errors = error_model_from_config(cfg.errors)
+    errors = None if uses_detections(cfg) else error_model_from_config(cfg.errors)
     common = dict(window=mcfg.window, num_views=cfg.views, error_model=errors, fps_range=cfg.fps_range,
                   calibration_mm=cfg.calibration_mm, calibration_deg=cfg.calibration_deg, seed=cfg.seed)
-    sampler = WindowSampler(train_seqs, augmentation=Augmentation() if cfg.augment else None,
+    sampler = WindowSampler(train_seqs, augmentation=Augmentation(**cfg.augmentation) if cfg.augment else None,
                             random_live_views=cfg.random_live_views, repeats=cfg.repeats,
                             stride=cfg.window_stride, **common)
     val_sampler = WindowSampler(val_seqs, augmentation=None, random_live_views=False,
