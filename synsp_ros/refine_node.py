@@ -264,12 +264,16 @@ class RefineNode(Node):
         self.refined_pub.publish(mm_to_pose_array(frame.fused, stamp, self.frame_id))
         self.frames_published += 1
         self.last_views = frame.views
+        # the optional outputs cost CPU time (markers ~1 ms): built only when someone listens
         for view in np.flatnonzero(frame.views) if self.view_pubs else ():
-            self.view_pubs[view].publish(mm_to_pose_array(frame.per_view[view], stamp, self.frame_id))
-        quality = Float32MultiArray(data=frame.quality.tolist())
-        quality.layout.dim = [MultiArrayDimension(label="view", size=self.num_views, stride=self.num_views)]
-        self.quality_pub.publish(quality)
-        self.markers_pub.publish(self.markers(frame, stamp))
+            if self.view_pubs[view].get_subscription_count():
+                self.view_pubs[view].publish(mm_to_pose_array(frame.per_view[view], stamp, self.frame_id))
+        if self.quality_pub.get_subscription_count():
+            quality = Float32MultiArray(data=frame.quality.tolist())
+            quality.layout.dim = [MultiArrayDimension(label="view", size=self.num_views, stride=self.num_views)]
+            self.quality_pub.publish(quality)
+        if self.markers_pub.get_subscription_count():
+            self.markers_pub.publish(self.markers(frame, stamp))
 
     def markers(self, frame: RefinedFrame, stamp) -> MarkerArray:
         """Joints (SPHERE_LIST) and bones (LINE_LIST) of the fused skeleton and of every view in use."""

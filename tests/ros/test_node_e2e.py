@@ -55,7 +55,8 @@ def pipeline(tmp_path_factory):
         yield scorer, probe.snapshot(quality), probe.snapshot(markers)
     finally:
         probe.close()
-        assert refine.stop() == 0 and replay.stop() == 0
+        exit_codes = refine.stop(), replay.stop()
+    assert exit_codes == (0, 0), "both nodes stop cleanly on SIGINT"
 
 
 def test_stamps_are_the_capture_stamps(pipeline):
