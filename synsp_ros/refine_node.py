@@ -98,7 +98,6 @@ def validate_parameter(name: str, value, window: int | None) -> str | None:
         return check_choice(name, value, BACKENDS)
     elif name == "input_qos":
         return check_choice(name, value, INPUT_QOS)
-
     elif name == "frame_id" and not value:
         return "frame_id must not be empty"
     elif name == "emit_delay" and window is not None and not 0 <= value <= window - 1:
@@ -132,8 +131,6 @@ class RefineNode(Node):
         self.skeleton = get_skeleton(p["layout"])
         self.frame_id = p["frame_id"]
         self.publish_per_view = p["publish_per_view"]
-        if p["view_timeout"] <= p["sync_slop"]:
-            raise ValueError(f"view_timeout ({p['view_timeout']} s) must exceed sync_slop ({p['sync_slop']} s)")
         if p["torch_threads"] > 0:
             torch.set_num_threads(p["torch_threads"])
 
