@@ -144,7 +144,8 @@ def plot_wrist(scorer: LiveScorer, path: Path) -> None:
 
 
 def start_node(module: str, params: dict, log_path: Path) -> subprocess.Popen:
-    args = [f"{name}:={value}" for name, value in params.items()]
+    # rcl cannot parse an empty override ("checkpoint:="): leave empty strings at the node's default
+    args = [f"{name}:={value}" for name, value in params.items() if value != ""]
     with open(log_path, "w") as log:
         return subprocess.Popen([sys.executable, "-m", module, "--ros-args", *sum((["-p", a] for a in args), [])],
                                 stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
