@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -67,16 +66,13 @@ def main(argv=None) -> int:
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
     from synsp_ros.conversions import diagnostic_values, mm_to_pose_array, ns_to_stamp, stamp_to_ns
+    from synsp_ros.demo import start_node
 
     topics = [f"camera_{v}/skeleton" for v in range(args.views)]
     params = {"checkpoint": args.checkpoint, "backend": args.backend, "emit_delay": args.emit_delay,
               "torch_threads": args.torch_threads, "input_topics": "[" + ",".join(topics) + "]"}
-    command = [sys.executable, "-m", "synsp_ros.refine_node", "--ros-args",
-               *sum((["-p", f"{k}:={v}"] for k, v in params.items()), [])]
     (REPO / "out").mkdir(exist_ok=True)
-    node_log = open(REPO / "out" / "node_latency_refine.log", "w")
-    node_proc = subprocess.Popen(command, stdout=node_log, stderr=subprocess.STDOUT, cwd=REPO,
-                                 env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    node_proc = start_node("synsp_ros.refine_node", params, REPO / "out" / "node_latency_refine.log")
 
     rclpy.init()
     node = rclpy.create_node("node_latency_bench")
