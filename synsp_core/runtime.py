@@ -66,8 +66,11 @@ class Backend:
             raise ValueError(f"view_mask must be a bool tensor shaped ({batch}, {views}), got {got}")
         if not bool(view_mask.any(dim=1).all()):
             raise ValueError("every window needs at least one live view (a view_mask row is all False)")
+        # Compiled backends (AOTI, TensorRT, CUDA Graphs) assume dense row-major inputs: an
+        # expanded (stride-0) mask was read wrongly by AOTI, so every backend gets contiguous ones.
         with torch.inference_mode():
-            return self.run(poses.to(self.device, torch.float32), view_mask.to(self.device))
+            return self.run(poses.to(self.device, torch.float32).contiguous(),
+                            view_mask.to(self.device).contiguous())
 
     def run(self, poses: torch.Tensor, view_mask: torch.Tensor):
         raise NotImplementedError

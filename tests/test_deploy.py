@@ -224,3 +224,14 @@ def test_bad_requests_and_inputs_are_named(checkpoint):
         backend(poses, view_mask.float())
     with pytest.raises(ValueError, match="at least one live view"):
         backend(poses, torch.zeros(2, 3, dtype=torch.bool))
+
+
+
+def test_backends_accept_strided_inputs(built, checkpoint):
+    """An expanded (stride-0) view mask and non-contiguous poses give the eager result (the offline
+    Refiner passes such a mask; AOTI once read it wrongly and treated views as missing)."""
+    eager, aoti = create_backend(checkpoint, "eager"), create_backend(checkpoint, "aoti", artifact=built["aoti"])
+    poses = (torch.randn(6, 8, 3, TINY.num_joints * TINY.dims) * 100).transpose(1, 2)   # (6, 3, 8, C), strided
+    mask = torch.ones(1, 3, dtype=torch.bool).expand(6, 3)
+    reference = eager(poses.contiguous(), mask.contiguous())[0]
+    torch.testing.assert_close(aoti(poses, mask)[0], reference, rtol=0, atol=1e-2)
