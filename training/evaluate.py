@@ -1,6 +1,6 @@
 """Paper-style evaluation: refiners against classical filters on one data set and error model.
 
-    python training/evaluate.py --cmu-dir ../shared/data/cmu --fps 30 --errors realistic --views 4 \
+    python training/evaluate.py --cmu-dir DATA/cmu --fps 30 --errors realistic --views 4 \
         --synsp synsp_core/weights/synsp_h36m17_3d.safetensors --smoothnet runs/smoothnet/best.safetensors \
         --out out/eval
 
@@ -108,9 +108,11 @@ def evaluate(args) -> list[dict]:
                                                    kind=args.kind, allow_pickle=args.allow_pickle)]
         test_seqs = split("test")
         val_seqs = hold_out_every(split("train"), 10)[1]   # filters are tuned on these, as train.py validates
-    else:
+    elif args.cmu_dir:
         test_seqs = load_cmu(args.cmu_dir, "test")
         val_seqs = [s for s in load_cmu(args.cmu_dir, "train") if s.name.endswith(tuple(args.val_takes))]
+    else:
+        raise SystemExit("evaluate: give the data: --cmu-dir (CMU folder) or --smoothnet-dir")
     fps = args.fps = args.fps or (test_seqs[0].fps if args.smoothnet_dir else 30.0)   # resolved for the title
     test = make_cases(test_seqs, fps, errors, args.views, args.seed)
     val = make_cases(val_seqs, fps, errors, args.views, args.seed + 1) if val_seqs else []
@@ -180,7 +182,7 @@ def write_outputs(table: list[dict], out: Path, title: str, unit: str = "mm") ->
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cmu-dir", default="../shared/data/cmu", help="folder with cmu17_120fps.npz")
+    parser.add_argument("--cmu-dir", default="", help="folder with cmu17_120fps.npz (the CMU test split)")
     parser.add_argument("--smoothnet-dir", default="", help="SmoothNet-format data folder (use instead of CMU)")
     parser.add_argument("--smoothnet-name", default="", help="its <dataset>_<estimator>, e.g. h36m_fcn")
     parser.add_argument("--kind", default="3D", choices=["3D", "2D"], help="SmoothNet data kind (2D: pixels)")

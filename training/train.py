@@ -41,7 +41,7 @@ class TrainConfig:
     model: str = "synsp"                      # "synsp" or "smoothnet"
     model_config: dict = field(default_factory=dict)  # overrides of SynSPConfig / SmoothNetConfig
     # data
-    cmu_dir: str = "../shared/data/cmu"       # holds cmu17_120fps.npz (train/ and test/ keys)
+    cmu_dir: str = ""                         # folder with cmu17_120fps.npz (train/ and test/ keys); set by the configs
     use_cmu_more: bool = True                 # add cmu_more17_60fps.npz (made root-relative)
     smoothnet_dir: str = ""                   # optional SmoothNet-format data set (see load_sequences)
     smoothnet_name: str = ""                  # its '<dataset>_<estimator>', e.g. h36m_fcn ("": the folder's only one)
