@@ -68,7 +68,7 @@ class SynSPConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown SynSPConfig keys: {sorted(unknown)}")
+            raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
         d = dict(d)
         if "root_joints" in d:
             d["root_joints"] = tuple(d["root_joints"])

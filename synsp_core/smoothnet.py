@@ -6,7 +6,7 @@ SynSP (window centred on its mean root, divided by norm_scale) and refines each 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -28,17 +28,9 @@ class SmoothNetConfig:
     skeleton: str = "h36m17"
     units: str = "mm"
 
+    # the same JSON round trip as SynSPConfig (root_joints as a list, unknown keys refused)
     to_dict = SynSPConfig.to_dict
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SmoothNetConfig":
-        known = {f.name for f in fields(cls)}
-        if set(d) - known:
-            raise ValueError(f"unknown SmoothNetConfig keys: {sorted(set(d) - known)}")
-        d = dict(d)
-        if "root_joints" in d:
-            d["root_joints"] = tuple(d["root_joints"])
-        return cls(**d)
+    from_dict = classmethod(SynSPConfig.from_dict.__func__)
 
 
 class ResidualBlock(nn.Module):
