@@ -50,6 +50,43 @@ def test_train_writes_checkpoints_and_resumes(cmu_dir, tmp_path):
     assert json.loads((out / "last.json").read_text())["meta"]["epoch"] == 3
 
 
+def test_segments_split_into_their_stride1_windows_and_merge_by_swaa():
+    import torch
+    from synsp_core.losses import sequence_loss
+    from synsp_core.swaa import swaa_reference
+    from synsp_training.data import WindowBatch
+    g = torch.Generator().manual_seed(0)
+    b, v, s, c, w = 2, 3, 13, 6, 4
+    segments = WindowBatch(torch.randn(b, v, s, c, generator=g), torch.randn(b, v, s, c, generator=g),
+                           torch.tensor([[True, False, True], [True, True, True]]))
+    windows = train.split_segments(segments, w)
+    n = s - w + 1
+    assert windows.noisy.shape == (b * n, v, w, c)
+    for seg in range(b):
+        for k in (0, n - 1):
+            assert torch.equal(windows.noisy[seg * n + k], segments.noisy[seg, :, k:k + w])
+            assert torch.equal(windows.view_mask[seg * n + k], segments.view_mask[seg])
+    cfg = train.TrainConfig(swaa_accel_lambda=2.0)
+    # windows that are exactly the ground truth merge into it: no loss
+    assert float(train.merged_loss(windows.gt, segments, cfg, 1.0)) == 0.0
+    # otherwise: Eq. 4 on the SWAA of each segment's windows, over the frames all windows cover
+    pred = windows.noisy.view(b, n, v, w, c).transpose(1, 2)
+    merged = swaa_reference(pred)[:, :, w - 1:s - w + 1]
+    expected = sequence_loss(merged, segments.gt[:, :, w - 1:s - w + 1], 2.0, segments.view_mask)
+    assert torch.allclose(train.merged_loss(windows.noisy, segments, cfg, 1.0), expected)
+
+
+def test_swaa_aware_training_runs(cmu_dir, tmp_path):
+    out = tmp_path / "segments"
+    result = train.main(["--config", str(train.CONFIG_DIR / "synsp_multiview.yaml"),
+                         *overrides(cmu_dir, out, "epochs=1", "segment_windows=10", "window_stride=4",
+                                    "batch_size=4")])
+    assert np.isfinite(result["best_val_mpjpe"])
+    with pytest.raises(ValueError, match="segment_windows"):
+        train.main(["--config", str(train.CONFIG_DIR / "synsp_multiview.yaml"),
+                    *overrides(cmu_dir, out, "segment_windows=9")])
+
+
 def test_smoothnet_config_trains(cmu_dir, tmp_path):
     out = tmp_path / "smoothnet"
     train.main(["--config", str(train.CONFIG_DIR / "smoothnet.yaml"), f"cmu_dir={cmu_dir}", f"out_dir={out}",

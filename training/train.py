@@ -30,6 +30,7 @@ from synsp_core.errors import error_model_from_config
 from synsp_core.losses import BRANCH_LAMBDAS, sequence_loss, synsp_loss
 from synsp_core.model import SynSP, SynSPConfig
 from synsp_core.smoothnet import SmoothNet, SmoothNetConfig
+from synsp_core.swaa import swaa_reference
 from synsp_training.data import (Augmentation, WindowSampler, hold_out_every, load_cmu, load_cmu_more,
                                  load_npz_arrays, load_smoothnet)
 
@@ -57,7 +58,14 @@ class TrainConfig:
     augment: bool = True
     augmentation: dict = field(default_factory=dict)  # overrides of data.Augmentation fields, e.g. up_axis: 1
     repeats: int = 1                          # draws of every sequence per epoch
-    window_stride: int = 1                    # > 1: every stride-th window, at a random offset per epoch
+    window_stride: int = 1                    # > 1: every stride-th window (or segment), at a random offset per epoch
+    # SWAA-aware training: > 0 trains on segments of this many consecutive stride-1 windows, merges
+    # each segment's refined windows by SWAA, and adds swaa_weight x Eq. 4 (accel lambda
+    # swaa_accel_lambda) on the merged frames that every window covers: the output users get.
+    # batch_size then counts segments.
+    segment_windows: int = 0
+    swaa_weight: float = 1.0
+    swaa_accel_lambda: float = 1.0
     # optimisation (the paper's: Adam, lr 1e-3, x0.95 per epoch, Eq. 4)
     epochs: int = 20
     batch_size: int = 256
@@ -145,13 +153,45 @@ def load_sequences(cfg: TrainConfig):
     return train, val
 
 
+def split_segments(batch, window: int):
+    """Segments (B, V, S, C) -> all their stride-1 windows as a batch (B * N, V, W, C), N = S - W + 1."""
+    def unfold(x):   # (B, V, S, C) -> (B * N, V, W, C)
+        x = x.unfold(2, window, 1).permute(0, 2, 1, 4, 3)
+        return x.reshape(-1, *x.shape[2:])
+    n = batch.noisy.shape[2] - window + 1
+    return type(batch)(unfold(batch.noisy), unfold(batch.gt), batch.view_mask.repeat_interleave(n, dim=0))
+
+
+def merged_loss(refined: torch.Tensor, segments, cfg: TrainConfig, scale: float) -> torch.Tensor:
+    """Eq. 4 on SWAA-merged segments, over the frames every window of the segment covers.
+
+    refined (B * N, V, W, C) windows of segments (B, V, S, C), in data units.
+    """
+    b, v, s, c = segments.gt.shape
+    w = refined.shape[2]
+    windows = refined.view(b, s - w + 1, v, w, c).transpose(1, 2)            # (B, V, N, W, C)
+    merged = swaa_reference(windows)[:, :, w - 1:s - w + 1]                  # (B, V, S - 2(W-1), C)
+    target = segments.gt[:, :, w - 1:s - w + 1]
+    return sequence_loss(merged / scale, target / scale, cfg.swaa_accel_lambda, segments.view_mask)
+
+
 def loss_fn(model, batch, cfg: TrainConfig, scale: float):
-    """Eq. 4 on normalized coordinates (data units / norm_scale)."""
-    gt = batch.gt / scale
-    if isinstance(model.module if hasattr(model, "module") else model, SynSP):
+    """Eq. 4 on normalized coordinates (data units / norm_scale); with segment_windows, plus the
+    SWAA-merged loss (see TrainConfig)."""
+    inner = model.module if hasattr(model, "module") else model
+    if isinstance(inner, SynSP):
+        segments = batch if cfg.segment_windows else None
+        if segments is not None:
+            batch = split_segments(segments, inner.cfg.window)
         out = model(batch.noisy, batch.view_mask)
-        out = type(out)(out.position / scale, out.acceleration / scale, out.refined / scale, out.quality)
-        return synsp_loss(out, gt, batch.view_mask, cfg.lambdas)
+        scaled = type(out)(out.position / scale, out.acceleration / scale, out.refined / scale, out.quality)
+        loss, parts = synsp_loss(scaled, batch.gt / scale, batch.view_mask, cfg.lambdas)
+        if segments is not None:
+            merged = merged_loss(out.refined, segments, cfg, scale)
+            loss = loss + cfg.swaa_weight * merged
+            parts["merged"] = float(merged.detach())
+        return loss, parts
+    gt = batch.gt / scale
     pred = model(batch.noisy, batch.view_mask) / scale
     loss = sequence_loss(pred, gt, cfg.smoothnet_lambda, batch.view_mask)
     return loss, {"refined": float(loss.detach())}
@@ -224,7 +264,6 @@ def plot_example(model, sampler: WindowSampler, device, path: Path):
     noisy = torch.from_numpy(data.noisy[:1, :frames]).to(device)       # one view
     starts = torch.arange(frames - w + 1)
     windows = noisy[:, starts[:, None] + torch.arange(w)].permute(1, 0, 2, 3)   # (N, 1, W, C)
-    from synsp_core.swaa import swaa_reference
     with torch.no_grad():
         model.eval()
         out = model(windows)
@@ -273,9 +312,13 @@ def main(argv: list[str] | None = None) -> dict:
     errors = None if uses_detections(cfg) else error_model_from_config(cfg.errors)
     common = dict(window=mcfg.window, num_views=cfg.views, error_model=errors, fps_range=cfg.fps_range,
                   calibration_mm=cfg.calibration_mm, calibration_deg=cfg.calibration_deg, seed=cfg.seed)
+    if cfg.segment_windows and (cfg.model != "synsp" or cfg.segment_windows < mcfg.window + 2):
+        raise ValueError(f"segment_windows (SWAA-aware training) needs model: synsp and at least window + 2 = "
+                         f"{mcfg.window + 2} windows (3 fully merged frames), got {cfg.segment_windows}")
+    segment = cfg.segment_windows + mcfg.window - 1 if cfg.segment_windows else mcfg.window
     sampler = WindowSampler(train_seqs, augmentation=Augmentation(**cfg.augmentation) if cfg.augment else None,
                             random_live_views=cfg.random_live_views, repeats=cfg.repeats,
-                            stride=cfg.window_stride, **common)
+                            stride=cfg.window_stride, **{**common, "window": segment})
     val_sampler = WindowSampler(val_seqs, augmentation=None, random_live_views=False,
                                 **{**common, "seed": cfg.seed + 1})
 
@@ -319,10 +362,10 @@ def main(argv: list[str] | None = None) -> dict:
             opt.step()
             step += 1
             if writer and step % cfg.log_every == 0:
-                writer.add_scalar("loss/total", float(loss), step)
+                writer.add_scalar("loss/total", loss.item(), step)
                 for k, v in parts.items():
                     writer.add_scalar(f"loss/{k}", v, step)
-                bar.set_postfix(loss=f"{float(loss):.4f}")
+                bar.set_postfix(loss=f"{loss.item():.4f}")
             if cfg.time_budget_min and time.time() - t0 > cfg.time_budget_min * 60:
                 break
         sched.step()
