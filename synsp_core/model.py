@@ -97,12 +97,21 @@ class Attention(nn.Module):
         self.kv = nn.Linear(cfg.d_model, 2 * inner)
         self.out = nn.Linear(inner, cfg.d_model)
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, key_mask: torch.Tensor | None = None):
-        """x (N, Lq, E) attends to memory (N, Lk, E); key_mask (N, Lk) bool, True = may attend."""
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, key_mask: torch.Tensor | None = None,
+                key_offset: torch.Tensor | None = None):
+        """x (N, Lq, E) attends to memory (M, Lk, E); each memory serves N / M consecutive queries
+        (the views of one window). key_mask (N, Lk) bool, True = may attend. key_offset (N, Lk): a
+        scalar added to every channel of each memory token (the encodings of Sec. 3.2), applied after
+        the projection, Linear(m + s) = Linear(m) + s * W.sum(1), so memory is projected once, not per view."""
         n, lq, _ = x.shape
         lk = memory.shape[1]
         q = self.q(x).view(n, lq, self.n_heads, self.head_dim).transpose(1, 2)
-        k, v = self.kv(memory).view(n, lk, 2, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        kv = self.kv(memory)
+        if kv.shape[0] != n:
+            kv = kv.repeat_interleave(n // kv.shape[0], dim=0)
+        if key_offset is not None:
+            kv = kv + key_offset[..., None] * self.kv.weight.sum(dim=1)
+        k, v = kv.view(n, lk, 2, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         mask = None if key_mask is None else key_mask[:, None, None, :]
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.attn_dropout if self.training else 0.0)
@@ -136,9 +145,9 @@ class DecoderLayer(nn.Module):
         self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(cfg.d_model) for _ in range(3))
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, memory, memory_mask=None):
+    def forward(self, x, memory, memory_mask=None, memory_offset=None):
         x = self.norm1(x + self.drop(self.self_attn(x, x)))
-        x = self.norm2(x + self.drop(self.cross_attn(x, memory, memory_mask)))
+        x = self.norm2(x + self.drop(self.cross_attn(x, memory, memory_mask, memory_offset)))
         return self.norm3(x + self.drop(self.ffn(x)))
 
 
@@ -265,12 +274,11 @@ class SynSP(nn.Module):
         memory of query view v1 as a per-token scalar broadcast over channels (Sec. 3.2).
         """
         b, v, t, e = query.shape
-        memory = memory_tokens[:, None] + encoding.flatten(2)[..., None]         # (B, V1, V2*T, E)
         x = query.reshape(b * v, t, e)
-        memory = memory.reshape(b * v, v * t, e)
+        offset = encoding.reshape(b * v, v * t)                                  # (B*V1, V2*T)
         mask = memory_mask[:, None].expand(b, v, v * t).reshape(b * v, v * t)
         for layer in layers:
-            x = layer(x, memory, mask)
+            x = layer(x, memory_tokens, mask, offset)
         return x.view(b, v, t, e)
 
     def forward(self, poses: torch.Tensor, view_mask: torch.Tensor | None = None) -> SynSPOutput:

@@ -12,7 +12,8 @@ Rows: Input (view 0), One-Euro, Savitzky-Golay, Gaussian1d (each with parameters
 VALIDATION takes, never the test split; for SmoothNet-format data on the train split's sequences
 0, 10, 20, ..., those train.py holds out), SmoothNet and SynSP single-view (view 0), and with
 --views V > 1: mean of views, mean of views + best filter, SynSP multi-view (fused). Extra
-checkpoints (e.g. Tab. 5 ablations) come in as --model NAME=PATH. Columns: MPJPE, PA-MPJPE,
+checkpoints (e.g. Tab. 5 ablations) come in as --model NAME=PATH. `--split val` scores the CMU
+validation takes instead of the test split (model selection; filters are then tuned on them too). Columns: MPJPE, PA-MPJPE,
 Accel, worst-1% MPJPE and latency (frames of look-ahead). Writes table.md, table.csv and
 mpjpe_vs_accel.png to --out.
 """
@@ -109,8 +110,9 @@ def evaluate(args) -> list[dict]:
         test_seqs = split("test")
         val_seqs = hold_out_every(split("train"), 10)[1]   # filters are tuned on these, as train.py validates
     elif args.cmu_dir:
-        test_seqs = load_cmu(args.cmu_dir, "test")
         val_seqs = [s for s in load_cmu(args.cmu_dir, "train") if s.name.endswith(tuple(args.val_takes))]
+        # --split val: model selection on the validation takes (filters tuned on them too), test untouched
+        test_seqs = val_seqs if args.split == "val" else load_cmu(args.cmu_dir, "test")
     else:
         raise SystemExit("evaluate: give the data: --cmu-dir (CMU folder) or --smoothnet-dir")
     fps = args.fps = args.fps or (test_seqs[0].fps if args.smoothnet_dir else 30.0)   # resolved for the title
@@ -188,6 +190,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--kind", default="3D", choices=["3D", "2D"], help="SmoothNet data kind (2D: pixels)")
     parser.add_argument("--allow-pickle", action="store_true", help="SmoothNet's files are pickled object arrays")
     parser.add_argument("--val-takes", nargs="*", default=["_5"], help="CMU train keys held out to tune filters")
+    parser.add_argument("--split", default="test", choices=["test", "val"],
+                        help="CMU split to score: test, or val (the held-out train takes, for model selection)")
     parser.add_argument("--fps", type=float, default=None,
                         help="evaluation frame rate (default: 30 for CMU, the data set's own for SmoothNet data)")
     parser.add_argument("--errors", default="realistic", help="gaussian | uniform | realistic | detected")
@@ -201,7 +205,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--out", type=Path, default=Path("out/eval"))
     args = parser.parse_args(argv)
     table = evaluate(args)
-    data = args.smoothnet_dir or "CMU test split"
+    data = args.smoothnet_dir or f"CMU {args.split} split"
     title = f"{data}, {args.errors} errors at {args.fps:g} fps, {args.views} view(s), seed {args.seed}"
     unit = "px" if args.smoothnet_dir and args.kind == "2D" else "mm"
     print(write_outputs(table, args.out, title, unit))
