@@ -71,11 +71,26 @@ COCO17 = Skeleton(
     root=(11, 12),
 )
 
-SKELETONS = {s.name: s for s in (H36M17, COCO17)}
+# The 14-joint LSP order of SmoothNet's 3DPW and AIST++ 3D files (SPIN / VIBE evaluation joints,
+# H36M17 indices [3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10]). No pelvis: the root is the
+# mid-point of the hips; the tree hangs from the neck.
+LSP14 = Skeleton(
+    name="lsp14",
+    joint_names=(
+        "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "r_wrist", "r_elbow", "r_shoulder",
+        "l_shoulder", "l_elbow", "l_wrist", "neck", "head",
+    ),
+    parents=(1, 2, 12, 12, 3, 4, 7, 8, 12, 12, 9, 10, -1, 12),
+    root=(2, 3),
+)
+
+SKELETONS = {s.name: s for s in (H36M17, COCO17, LSP14)}
+# the layout a data file with this many joints is read in when none is given
+DEFAULT_LAYOUT_BY_JOINTS = {17: "h36m17", 14: "lsp14"}
 
 
 def get_skeleton(name: str) -> Skeleton:
-    """Look a layout up by name ('h36m17' or 'coco17'); unknown names raise ValueError."""
+    """Look a layout up by name ('h36m17', 'coco17', 'lsp14'); unknown names raise ValueError."""
     try:
         return SKELETONS[name.lower()]
     except KeyError:

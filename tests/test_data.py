@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from synsp_core.errors import GaussianNoise, NoErrors, RealisticErrors
-from synsp_core.skeletons import H36M17
+from synsp_core.skeletons import H36M17, LSP14
 from synsp_training.data import (Augmentation, Sequence, WindowSampler, bone_classes, load_cmu, load_cmu_more,
                                  load_npz_arrays, load_smoothnet, make_test_case, mirror, rotate_about_axis,
                                  scale_bones)
@@ -16,9 +16,12 @@ TINY_CMU = ROOT / "tests/data/cmu17_tiny_120fps.npz"          # 300 frames of tr
 WORLD_CLIP = ROOT / "synsp_core/data/cmu_world_clip_60fps.npz"
 
 
-def bone_lengths(poses: np.ndarray) -> np.ndarray:
+H36M17_TO_LSP14 = [3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10]
+
+
+def bone_lengths(poses: np.ndarray, skeleton=H36M17) -> np.ndarray:
     """(T, J) length of the bone ending at each joint (0 for the root)."""
-    parents = np.array(H36M17.parents)
+    parents = np.array(skeleton.parents)
     lengths = np.linalg.norm(poses - poses[:, np.maximum(parents, 0)], axis=-1)
     lengths[:, parents < 0] = 0.0
     return lengths
@@ -149,6 +152,24 @@ def test_bone_scaling_changes_lengths_but_keeps_tree_and_directions():
         old, new = poses[:, child] - poses[:, parent], scaled[:, child] - scaled[:, parent]
         cos = (old * new).sum(-1) / np.linalg.norm(old, axis=-1) / np.linalg.norm(new, axis=-1)
         assert np.all(cos > 1 - 1e-9)
+
+
+def test_bone_scaling_works_when_parents_come_after_children():
+    """LSP-14 hangs from the neck (index 12): every joint is rebuilt after its parent."""
+    poses = walking().astype(np.float64)[:, H36M17_TO_LSP14]
+    factors = np.linspace(0.85, 1.15, 14)
+    scaled = scale_bones(poses, LSP14, factors)
+    root = LSP14.parents.index(-1)
+    assert np.allclose(scaled[:, root], poses[:, root])
+    bones = [j for j, p in enumerate(LSP14.parents) if p >= 0]
+    assert np.allclose(bone_lengths(scaled, LSP14)[:, bones], bone_lengths(poses, LSP14)[:, bones] * factors[bones])
+
+
+def test_lsp14_names_mirror_like_h36m17():
+    poses = walking()
+    assert np.allclose(mirror(poses, H36M17)[:, H36M17_TO_LSP14], mirror(poses[:, H36M17_TO_LSP14], LSP14))
+    assert LSP14.root_position(poses[:, H36M17_TO_LSP14]) == pytest.approx(
+        (poses[:, 1] + poses[:, 4]) / 2)
 
 
 def test_bone_classes_pair_left_and_right_twins():

@@ -130,6 +130,35 @@ def test_train_2d_on_detections(poses_dir, tmp_path):
     assert result["history"][0]["input_mpjpe"] == pytest.approx(DETECTED_STD["2D"] * np.sqrt(np.pi / 2), rel=0.1)
 
 
+def test_train_and_evaluate_14_joint_data(poses_dir, tmp_path):
+    """SmoothNet's 3DPW / AIST++ 3D files hold 14 LSP joints: read as layout lsp14, and the model's
+    layout (joints, root) follows the data."""
+    h36m = poses_dir / "h36m_fcn_3D"
+    folder = tmp_path / "pw3d_spin_3D"
+    lsp = [3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10]
+    for split in ("train", "test"):
+        gt = np.load(h36m / "groundtruth" / f"h36m_gt_3D_{split}.npz", allow_pickle=True)["joints_3d"]
+        det = np.load(h36m / "detected" / f"h36m_fcn_3D_{split}.npz", allow_pickle=True)["joints_3d"]
+        write_split(folder, "pw3d", "spin", "3D", split, [s.reshape(len(s), 17, 3)[:, lsp] for s in gt],
+                    [s.reshape(len(s), 17, 3)[:, lsp] for s in det])
+    gt, _ = load_smoothnet(str(tmp_path), "test", name="pw3d_spin", allow_pickle=True)[0]
+    assert gt.skeleton == "lsp14" and gt.poses.shape[1:] == (14, 3)
+    out = tmp_path / "run"
+    train.main(["--config", str(train.CONFIG_DIR / "synsp_smoothnet_3d.yaml"), f"smoothnet_dir={tmp_path}",
+                "smoothnet_name=pw3d_spin", "smoothnet_allow_pickle=true", f"out_dir={out}", "epochs=1",
+                "batch_size=64", "threads=1", *TINY_MODEL])
+    config = read_checkpoint_info(out / "best.safetensors")["config"]
+    assert (config["skeleton"], config["num_joints"], config["root_joints"]) == ("lsp14", 14, [2, 3])
+    table = evaluate.main(["--smoothnet-dir", str(tmp_path), "--smoothnet-name", "pw3d_spin", "--allow-pickle",
+                           "--errors", "detected", "--synsp", str(out / "best.safetensors"),
+                           "--out", str(tmp_path / "eval")])
+    assert all(np.isfinite(row["mpjpe"]) for row in table)
+    with pytest.raises(ValueError, match="contradicts the data's layout"):
+        train.main(["--config", str(train.CONFIG_DIR / "synsp_smoothnet_3d.yaml"), f"smoothnet_dir={tmp_path}",
+                    "smoothnet_name=pw3d_spin", "smoothnet_allow_pickle=true", f"out_dir={out}",
+                    "model_config.num_joints=17"])
+
+
 def test_train_detected_rejects_cmu_data_and_wrong_dims(poses_dir, tmp_path):
     with pytest.raises(ValueError, match="set cmu_dir=''"):
         run_train("synsp_smoothnet_3d.yaml", poses_dir, tmp_path, f"cmu_dir={tmp_path}")

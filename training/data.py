@@ -24,7 +24,7 @@ import torch
 
 from synsp_core.errors import ErrorModel, NoErrors, synthesize_views
 from synsp_core.motion import resample
-from synsp_core.skeletons import SKELETONS, Skeleton, get_skeleton
+from synsp_core.skeletons import DEFAULT_LAYOUT_BY_JOINTS, SKELETONS, Skeleton, get_skeleton
 
 CMU_FPS = 120.0
 CMU_MORE_FPS = 60.0
@@ -148,7 +148,8 @@ def load_smoothnet(path: str, split: str = "test", name: str | None = None, kind
     holds groundtruth/<dataset>_gt_<kind>_<split>.npz and detected/<dataset>_<estimator>_<kind>_<split>.npz,
     each with `imgname` and `joints_3d` (`joints_2d` for kind='2D'): one array per sequence,
     (T, J*D) or (T, J, D). 3D is converted from metres to mm; 2D stays in pixels. fps defaults by
-    data set (SMOOTHNET_FPS: h36m 50, 3dpw 30, aist 60, ...); layout to 'h36m17' for 17 joints.
+    data set (SMOOTHNET_FPS: h36m 50, 3dpw 30, aist 60, ...); layout to 'h36m17' for 17 joints and
+    'lsp14' for 14 (3DPW, AIST++); pass layout='coco17' for 2D COCO keypoints.
     The ground-truth Sequence also carries the detected poses (`.detected`, for make_test_case).
     SmoothNet's files hold object arrays, which numpy reads only by unpickling: allow_pickle=True
     means you trust the files.
@@ -189,7 +190,7 @@ def load_smoothnet(path: str, split: str = "test", name: str | None = None, kind
         det = np.asarray(det, dtype=np.float64).reshape(len(det), -1, d) * unit
         if gt.shape != det.shape:
             raise ValueError(f"{path}: sequence {i}: ground truth {gt.shape} vs detected {det.shape}")
-        seq_layout = layout or ("h36m17" if gt.shape[1] == 17 else f"{gt.shape[1]}-joint")
+        seq_layout = layout or DEFAULT_LAYOUT_BY_JOINTS.get(gt.shape[1], f"{gt.shape[1]}-joint")
         seq_name = f"{name}_{kind}_{split}/{i:04d}"
         pairs.append((Sequence(seq_name, gt, fps, seq_layout, det), Sequence(seq_name, det, fps, seq_layout)))
     return pairs
@@ -240,9 +241,12 @@ def scale_bones(poses: np.ndarray, skeleton: Skeleton, factors: np.ndarray) -> n
     The root keeps its position; every other joint = its (new) parent + factors[j] * original bone.
     """
     out = poses.copy()
-    depth = [0] * skeleton.num_joints
-    for j, p in enumerate(skeleton.parents):
-        depth[j] = depth[p] + 1 if p >= 0 else 0   # parents precede children in the layouts here
+    depth = []
+    for j in range(skeleton.num_joints):   # joints are rebuilt parents first, in any index order
+        d, p = 0, skeleton.parents[j]
+        while p >= 0:
+            d, p = d + 1, skeleton.parents[p]
+        depth.append(d)
     for j in sorted(range(skeleton.num_joints), key=depth.__getitem__):
         p = skeleton.parents[j]
         if p >= 0:

@@ -100,7 +100,6 @@ def model_rows(name: str, path: str, test: list[Case], views: int, skeleton, fps
 
 
 def evaluate(args) -> list[dict]:
-    skeleton = get_skeleton(args.layout)
     overrides = {k: yaml.safe_load(v) for k, _, v in (kv.partition("=") for kv in args.error_param)}
     errors = None if args.errors == "detected" else error_model_from_config({"name": args.errors, **overrides})
     if args.smoothnet_dir:
@@ -115,6 +114,7 @@ def evaluate(args) -> list[dict]:
         test_seqs = val_seqs if args.split == "val" else load_cmu(args.cmu_dir, "test")
     else:
         raise SystemExit("evaluate: give the data: --cmu-dir (CMU folder) or --smoothnet-dir")
+    skeleton = get_skeleton(args.layout or test_seqs[0].skeleton)
     fps = args.fps = args.fps or (test_seqs[0].fps if args.smoothnet_dir else 30.0)   # resolved for the title
     test = make_cases(test_seqs, fps, errors, args.views, args.seed)
     val = make_cases(val_seqs, fps, errors, args.views, args.seed + 1) if val_seqs else []
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--errors", default="realistic", help="gaussian | uniform | realistic | detected")
     parser.add_argument("--error-param", nargs="*", default=[], help="error model overrides, e.g. std_mm=40")
     parser.add_argument("--views", type=int, default=1)
-    parser.add_argument("--layout", default="h36m17")
+    parser.add_argument("--layout", default="", help="joint layout (default: the data's, e.g. lsp14 for 14 joints)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--synsp", default="", help="SynSP checkpoint")
     parser.add_argument("--smoothnet", default="", help="SmoothNet checkpoint")

@@ -29,6 +29,7 @@ from synsp_core.checkpoint import read_checkpoint_info, save_checkpoint
 from synsp_core.errors import error_model_from_config
 from synsp_core.losses import BRANCH_LAMBDAS, sequence_loss, synsp_loss
 from synsp_core.model import SynSP, SynSPConfig
+from synsp_core.skeletons import Skeleton, get_skeleton
 from synsp_core.smoothnet import SmoothNet, SmoothNetConfig
 from synsp_core.swaa import swaa_reference
 from synsp_training.data import (Augmentation, WindowSampler, hold_out_every, load_cmu, load_cmu_more,
@@ -109,11 +110,18 @@ class TrainConfig:
         return cls(**raw)
 
 
-def build_model(cfg: TrainConfig) -> torch.nn.Module:
+def build_model(cfg: TrainConfig, skeleton: Skeleton) -> torch.nn.Module:
+    """The model for data in `skeleton`'s layout (model_config may not contradict it)."""
+    layout = {"skeleton": skeleton.name, "num_joints": skeleton.num_joints, "root_joints": list(skeleton.root)}
+    clash = {k: cfg.model_config[k] for k in layout if k in cfg.model_config
+             and list(np.atleast_1d(cfg.model_config[k])) != list(np.atleast_1d(layout[k]))}
+    if clash:
+        raise ValueError(f"model_config {clash} contradicts the data's layout {layout}")
+    model_config = {**cfg.model_config, **layout}
     if cfg.model == "synsp":
-        return SynSP(SynSPConfig.from_dict({"max_views": cfg.views, **cfg.model_config}))
+        return SynSP(SynSPConfig.from_dict({"max_views": cfg.views, **model_config}))
     if cfg.model == "smoothnet":
-        return SmoothNet(SmoothNetConfig.from_dict(cfg.model_config))
+        return SmoothNet(SmoothNetConfig.from_dict(model_config))
     raise ValueError(f"unknown model {cfg.model!r}: 'synsp' or 'smoothnet'")
 
 
@@ -297,7 +305,8 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
 
-    model = build_model(cfg).to(device)
+    train_seqs, val_seqs = load_sequences(cfg)
+    model = build_model(cfg, get_skeleton(train_seqs[0].skeleton)).to(device)
     if cfg.init_from:
         info = read_checkpoint_info(cfg.init_from)
         if info["config"] != model.cfg.to_dict():
@@ -308,7 +317,6 @@ def main(argv: list[str] | None = None) -> dict:
     if cfg.smoothnet_dir and mcfg.dims != data_dims:
         raise ValueError(f"smoothnet_kind {cfg.smoothnet_kind} data need model_config dims {data_dims} "
                          f"(2D: and norm_scale in pixels, e.g. 500)")
-    train_seqs, val_seqs = load_sequences(cfg)
     errors = None if uses_detections(cfg) else error_model_from_config(cfg.errors)
     common = dict(window=mcfg.window, num_views=cfg.views, error_model=errors, fps_range=cfg.fps_range,
                   calibration_mm=cfg.calibration_mm, calibration_deg=cfg.calibration_deg, seed=cfg.seed)
