@@ -74,6 +74,12 @@ def test_segments_split_into_their_stride1_windows_and_merge_by_swaa():
     merged = swaa_reference(pred)[:, :, w - 1:s - w + 1]
     expected = sequence_loss(merged, segments.gt[:, :, w - 1:s - w + 1], 2.0, segments.view_mask)
     assert torch.allclose(train.merged_loss(windows.noisy, segments, cfg, 1.0), expected)
+    # fused_weight adds Eq. 4 on the mean of each segment's live views
+    live = segments.view_mask[:, :, None, None].float()
+    fused = (merged * live).sum(1, keepdim=True) / live.sum(1, keepdim=True)
+    fused_loss = sequence_loss(fused, segments.gt[:, :1, w - 1:s - w + 1], 2.0)
+    cfg.fused_weight = 0.5
+    assert torch.allclose(train.merged_loss(windows.noisy, segments, cfg, 1.0), expected + 0.5 * fused_loss)
 
 
 def test_swaa_aware_training_runs(cmu_dir, tmp_path):

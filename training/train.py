@@ -63,10 +63,12 @@ class TrainConfig:
     # SWAA-aware training: > 0 trains on segments of this many consecutive stride-1 windows, merges
     # each segment's refined windows by SWAA, and adds swaa_weight x Eq. 4 (accel lambda
     # swaa_accel_lambda) on the merged frames that every window covers: the output users get.
+    # fused_weight adds the same on the mean of the live views (the node's ~/refined).
     # batch_size then counts segments.
     segment_windows: int = 0
     swaa_weight: float = 1.0
     swaa_accel_lambda: float = 1.0
+    fused_weight: float = 0.0
     # optimisation (the paper's: Adam, lr 1e-3, x0.95 per epoch, Eq. 4)
     epochs: int = 20
     batch_size: int = 256
@@ -171,16 +173,23 @@ def split_segments(batch, window: int):
 
 
 def merged_loss(refined: torch.Tensor, segments, cfg: TrainConfig, scale: float) -> torch.Tensor:
-    """Eq. 4 on SWAA-merged segments, over the frames every window of the segment covers.
+    """Eq. 4 on SWAA-merged segments, over the frames every window of the segment covers: per view,
+    plus fused_weight x the same on the mean of the live views.
 
     refined (B * N, V, W, C) windows of segments (B, V, S, C), in data units.
     """
     b, v, s, c = segments.gt.shape
     w = refined.shape[2]
     windows = refined.view(b, s - w + 1, v, w, c).transpose(1, 2)            # (B, V, N, W, C)
-    merged = swaa_reference(windows)[:, :, w - 1:s - w + 1]                  # (B, V, S - 2(W-1), C)
-    target = segments.gt[:, :, w - 1:s - w + 1]
-    return sequence_loss(merged / scale, target / scale, cfg.swaa_accel_lambda, segments.view_mask)
+    merged = swaa_reference(windows)[:, :, w - 1:s - w + 1] / scale          # (B, V, S - 2(W-1), C)
+    target = segments.gt[:, :, w - 1:s - w + 1] / scale
+    mask = segments.view_mask
+    loss = sequence_loss(merged, target, cfg.swaa_accel_lambda, mask)
+    if cfg.fused_weight:
+        live = mask[:, :, None, None].to(merged.dtype)
+        fused = (merged * live).sum(dim=1, keepdim=True) / live.sum(dim=1, keepdim=True)
+        loss = loss + cfg.fused_weight * sequence_loss(fused, target[:, :1], cfg.swaa_accel_lambda)
+    return loss
 
 
 def loss_fn(model, batch, cfg: TrainConfig, scale: float):
