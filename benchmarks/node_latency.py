@@ -11,7 +11,8 @@ change) and subscribes to ~/refined. For each refined frame t, with emit_delay d
   emit wait = last view of frame t + d sent - last view of frame t sent  (reported on its own)
 Both are measured on this process's monotonic clock, so they include the DDS transport both ways.
 Also: dropped frames (sent, never refined), the node's CPU use from /proc/<pid>/stat, and the
-node's own step latency from /diagnostics.
+node's own step latency (model + SWAA) and publish latency (callback entry -> published) from
+/diagnostics; the rest of the latency is DDS transport and the executor.
 """
 from __future__ import annotations
 
@@ -153,6 +154,8 @@ def main(argv=None) -> int:
         "emit_wait_ms": percentiles_ms(wait) if wait else None,
         "node_cpu_percent_of_one_core": 100.0 * cpu_used / wall,
         "node_step_latency_ms": {k: refiner.get(f"step_latency_{k}_ms") for k in ("p50", "p99")},
+        # callback entry of the releasing message -> refined published, inside the node
+        "node_publish_latency_ms": {k: refiner.get(f"publish_latency_{k}_ms") for k in ("p50", "p99")},
         "sync_drops": {name: {k: v for k, v in values.items() if k.startswith("dropped")}
                        for name, values in cameras.items()},
     }
