@@ -29,13 +29,13 @@ from synsp_core.runtime import create_backend
 from synsp_core.skeletons import SKELETONS, get_skeleton
 from synsp_core.streaming import RefinedFrame, StreamingRefiner
 from synsp_core.sync import ViewSynchronizer
-from synsp_ros.conversions import mm_to_pose_array, pose_array_to_mm, stamp_to_seconds
+from synsp_ros.conversions import MalformedMessage, mm_to_pose_array, parse_pose_array, stamp_to_seconds
 from synsp_ros.node_utils import describe, run_node
 
 MAX_VIEWS = 8
 BACKENDS = ("auto", "tensorrt", "cuda", "cpu")
 INPUT_QOS = ("sensor_data", "reliable")
-INVALID_REASONS = ("empty", "joint_count", "nonfinite", "frame_id")
+INVALID_REASONS = ("empty", "joint_count", "nonfinite", "frame_id", "malformed")
 OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATENCY_SAMPLES = 1000  # recent frames behind the latency percentiles
 
@@ -148,7 +148,8 @@ class RefineNode(Node):
 
         input_qos = qos_profile_sensor_data if p["input_qos"] == "sensor_data" else OUTPUT_QOS
         self.input_subscriptions = [
-            self.create_subscription(PoseArray, topic, lambda msg, view=view: self.on_skeleton(view, msg), input_qos)
+            self.create_subscription(PoseArray, topic, lambda raw, view=view: self.on_skeleton(view, raw), input_qos,
+                                     raw=True)
             for view, topic in enumerate(self.topics)]
         self.refined_pub = self.create_publisher(PoseArray, "~/refined", OUTPUT_QOS)
         self.view_pubs = [self.create_publisher(PoseArray, f"~/refined/view_{i}", OUTPUT_QOS)
@@ -198,31 +199,35 @@ class RefineNode(Node):
         return SetParametersResult(successful=True)
 
     # -- input ---------------------------------------------------------------------------------
-    def check_message(self, msg: PoseArray) -> tuple[str | None, np.ndarray | None]:
-        """(reason it is invalid, None) or (None, joints (J, 3) in mm)."""
-        if msg.header.frame_id != self.frame_id:
-            return "frame_id", None
-        if not msg.poses:
-            return "empty", None
-        if len(msg.poses) != self.skeleton.num_joints:
-            return "joint_count", None
-        joints = pose_array_to_mm(msg)
+    def check_message(self, raw: bytes):
+        """(reason it is invalid, None, description) or (None, (stamp, joints (J, 3) mm), description)."""
+        try:
+            stamp, frame_id, joints = parse_pose_array(raw)
+        except MalformedMessage as error:
+            return "malformed", None, str(error)
+        described = f"frame '{frame_id}', {len(joints)} poses"
+        if frame_id != self.frame_id:
+            return "frame_id", None, described
+        if not len(joints):
+            return "empty", None, described
+        if len(joints) != self.skeleton.num_joints:
+            return "joint_count", None, described
         if not np.isfinite(joints).all():
-            return "nonfinite", None
-        return None, joints
+            return "nonfinite", None, described
+        return None, (stamp, joints), described
 
-    def on_skeleton(self, view: int, msg: PoseArray) -> None:
+    def on_skeleton(self, view: int, raw: bytes) -> None:
+        """A camera's PoseArray, still serialized: parsed straight into numpy (see parse_pose_array)."""
         arrival = time.perf_counter()
-        reason, joints = self.check_message(msg)
+        reason, parsed, described = self.check_message(raw)
         if reason is not None:
             self.invalid[reason][view] += 1
             self.get_logger().warning(
-                f"skipping a message from {self.topics[view]}: {reason} (frame '{msg.header.frame_id}', "
-                f"{len(msg.poses)} poses; expected frame '{self.frame_id}', {self.skeleton.num_joints} "
-                "finite joints)", throttle_duration_sec=5.0)
+                f"skipping a message from {self.topics[view]}: {reason} ({described}; expected frame "
+                f"'{self.frame_id}', {self.skeleton.num_joints} finite joints)", throttle_duration_sec=5.0)
             return
-        stamp_s = stamp_to_seconds(msg.header.stamp)
-        self.process(self.sync.add(view, stamp_s, (joints, msg.header.stamp), now_s=self.now_s()), arrival)
+        stamp, joints = parsed
+        self.process(self.sync.add(view, stamp_to_seconds(stamp), (joints, stamp), now_s=self.now_s()), arrival)
 
     def poll_sync(self) -> None:
         """Let frames out that wait for cameras which all stopped."""

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
+from rclpy.serialization import serialize_message
 
 from ros_harness import CameraRig, NodeProcess, Probe, latest_diagnostics, now_ns, random_checkpoint, refined_poses
 from synsp_ros.conversions import mm_to_pose_array, ns_to_stamp
@@ -15,8 +16,11 @@ TOPICS = PARAMETERS["input_topics"][0]
 FRAME_NS = 33_333_333
 
 
-def bad_message(kind: str, rig: CameraRig, frame: int, stamp_ns: int) -> PoseArray:
+def bad_message(kind: str, rig: CameraRig, frame: int, stamp_ns: int) -> PoseArray | bytes:
+    """A bad message of this kind; "malformed": serialized bytes cut short, published as they are."""
     joints = rig.pose(frame)
+    if kind == "malformed":
+        return serialize_message(mm_to_pose_array(joints, ns_to_stamp(stamp_ns), rig.frame_id))[:-100]
     if kind == "joint_count":
         joints = joints[:16]
     elif kind == "nan":
@@ -29,8 +33,9 @@ def bad_message(kind: str, rig: CameraRig, frame: int, stamp_ns: int) -> PoseArr
 
 
 # frame -> kind: camera 0 sends the bad message INSTEAD of its pose, camera 1 sends it IN ADDITION
-BAD_FRAMES = {10: "joint_count", 15: "nan", 20: "inf", 25: "empty", 30: "frame_id"}
-EXPECTED = {"invalid_joint_count": "1", "invalid_nonfinite": "2", "invalid_empty": "1", "invalid_frame_id": "1"}
+BAD_FRAMES = {10: "joint_count", 15: "nan", 20: "inf", 25: "empty", 30: "frame_id", 35: "malformed"}
+EXPECTED = {"invalid_joint_count": "1", "invalid_nonfinite": "2", "invalid_empty": "1", "invalid_frame_id": "1",
+            "invalid_malformed": "1"}
 
 
 def test_malformed_messages_are_skipped_and_counted(tmp_path):

@@ -4,6 +4,7 @@ import yaml
 from geometry_msgs.msg import PoseArray
 
 from ros_harness import REPO, CameraRig, NodeProcess, Probe, now_ns, random_checkpoint, refined_poses
+from synsp_core.skeletons import SKELETONS
 from synsp_ros.refine_node import PARAMETERS
 
 pytestmark = pytest.mark.ros
@@ -97,7 +98,7 @@ def test_invalid_start_values_stop_the_node_with_a_reason(tmp_path):
                              tmp_path, "bad_window")
     missing = NodeProcess("synsp_ros.refine_node", {"checkpoint": str(tmp_path / "none.safetensors")},
                           tmp_path, "missing_checkpoint")
-    for node, reason in ((bad_layout, "layout must be one of ['coco17', 'h36m17'], got 'body25'"),
+    for node, reason in ((bad_layout, f"layout must be one of {sorted(SKELETONS)}, got 'body25'"),
                          (bad_window, "window=16 does not match the checkpoint's window 8"),
                          (missing, "checkpoint not found")):
         assert node.wait_exit() == 1
