@@ -43,7 +43,7 @@ def parse_pose_array(raw: bytes) -> tuple[Time, str, np.ndarray]:
 
     Classic CDR (XCDR1, what rmw_fastrtps and rmw_cyclonedds send) is read straight into numpy
     instead of building N Pose objects (about 0.18 ms per 17-joint message in rclpy's
-    deserializer, 0.02 ms here). Layout after the 4-byte encapsulation header (0x0001
+    deserializer, 0.02-0.035 ms here). Layout after the 4-byte encapsulation header (0x0001
     little-endian, 0x0000 big-endian): int32 sec, uint32 nanosec, uint32 length + string (with its
     NUL), pad to 4, uint32 N, pad to 8, N x 7 float64 (position xyz, orientation xyzw). Any other
     encapsulation goes through rclpy's deserializer. Raises MalformedMessage on bad bytes.
