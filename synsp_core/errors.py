@@ -90,14 +90,8 @@ class UniformNoise(ErrorModel):
 @lru_cache(maxsize=None)
 def _tree(skeleton: Skeleton) -> tuple[np.ndarray, tuple[tuple[int, ...], ...]]:
     """Per-joint depth in the parent tree (root = 0) and each joint's subtree (itself + descendants)."""
-    ancestors = []
-    for j in range(skeleton.num_joints):
-        chain, p = [], skeleton.parents[j]
-        while p >= 0:
-            chain.append(p)
-            p = skeleton.parents[p]
-        ancestors.append(chain)
-    depth = np.array([len(chain) for chain in ancestors], dtype=np.float64)
+    ancestors = skeleton.ancestors
+    depth = np.array(skeleton.depths, dtype=np.float64)
     subtrees = tuple(tuple(k for k in range(skeleton.num_joints) if k == j or j in ancestors[k])
                      for j in range(skeleton.num_joints))
     return depth, subtrees

@@ -28,6 +28,23 @@ class Skeleton:
         return len(self.joint_names)
 
     @property
+    def ancestors(self) -> tuple[tuple[int, ...], ...]:
+        """Per joint, its ancestors in the parent tree, nearest first (the tree's root: none)."""
+        chains = []
+        for j in range(self.num_joints):
+            chain, p = [], self.parents[j]
+            while p >= 0:
+                chain.append(p)
+                p = self.parents[p]
+            chains.append(tuple(chain))
+        return tuple(chains)
+
+    @property
+    def depths(self) -> tuple[int, ...]:
+        """Per joint, its number of ancestors (the tree's root: 0)."""
+        return tuple(len(chain) for chain in self.ancestors)
+
+    @property
     def bones(self) -> tuple[tuple[int, int], ...]:
         """(parent, child) pairs, for drawing and bone-length augmentation."""
         return tuple((p, c) for c, p in enumerate(self.parents) if p >= 0)

@@ -241,12 +241,7 @@ def scale_bones(poses: np.ndarray, skeleton: Skeleton, factors: np.ndarray) -> n
     The root keeps its position; every other joint = its (new) parent + factors[j] * original bone.
     """
     out = poses.copy()
-    depth = []
-    for j in range(skeleton.num_joints):   # joints are rebuilt parents first, in any index order
-        d, p = 0, skeleton.parents[j]
-        while p >= 0:
-            d, p = d + 1, skeleton.parents[p]
-        depth.append(d)
+    depth = skeleton.depths   # joints are rebuilt parents first, in any index order
     for j in sorted(range(skeleton.num_joints), key=depth.__getitem__):
         p = skeleton.parents[j]
         if p >= 0:
