@@ -200,33 +200,35 @@ class RefineNode(Node):
 
     # -- input ---------------------------------------------------------------------------------
     def check_message(self, raw: bytes):
-        """(reason it is invalid, None, description) or (None, (stamp, joints (J, 3) mm), description)."""
+        """(None, (stamp, frame_id, joints (J, 3) mm)) or (reason it is invalid, what was read: the
+        parse result, or the parse error's text)."""
         try:
-            stamp, frame_id, joints = parse_pose_array(raw)
+            parsed = parse_pose_array(raw)
         except MalformedMessage as error:
-            return "malformed", None, str(error)
-        described = f"frame '{frame_id}', {len(joints)} poses"
+            return "malformed", str(error)
+        _, frame_id, joints = parsed
         if frame_id != self.frame_id:
-            return "frame_id", None, described
+            return "frame_id", parsed
         if not len(joints):
-            return "empty", None, described
+            return "empty", parsed
         if len(joints) != self.skeleton.num_joints:
-            return "joint_count", None, described
+            return "joint_count", parsed
         if not np.isfinite(joints).all():
-            return "nonfinite", None, described
-        return None, (stamp, joints), described
+            return "nonfinite", parsed
+        return None, parsed
 
     def on_skeleton(self, view: int, raw: bytes) -> None:
         """A camera's PoseArray, still serialized: parsed straight into numpy (see parse_pose_array)."""
         arrival = time.perf_counter()
-        reason, parsed, described = self.check_message(raw)
+        reason, parsed = self.check_message(raw)
         if reason is not None:
             self.invalid[reason][view] += 1
+            read = parsed if reason == "malformed" else f"frame '{parsed[1]}', {len(parsed[2])} poses"
             self.get_logger().warning(
-                f"skipping a message from {self.topics[view]}: {reason} ({described}; expected frame "
+                f"skipping a message from {self.topics[view]}: {reason} ({read}; expected frame "
                 f"'{self.frame_id}', {self.skeleton.num_joints} finite joints)", throttle_duration_sec=5.0)
             return
-        stamp, joints = parsed
+        stamp, _, joints = parsed
         self.process(self.sync.add(view, stamp_to_seconds(stamp), (joints, stamp), now_s=self.now_s()), arrival)
 
     def poll_sync(self) -> None:
