@@ -1,5 +1,5 @@
-// pybind11 binding of the SWAA core as the private module synsp_core._swaa.
-// Use synsp_core.swaa (the dispatcher and StreamingSWAA) rather than this module directly.
+// pybind11 binding of the C++ core (SWAA, bone-length projection) as the private module
+// synsp_core._swaa. Use synsp_core.swaa and synsp_core.bones rather than this module directly.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bones.hpp"
 #include "swaa.hpp"
 
 namespace py = pybind11;
@@ -99,6 +100,30 @@ py::list push(PyStreamingSwaa& self, const py::array& window_output) {
   return ready_frames(self);
 }
 
+// poses (N, J, D) and lengths (N, B) float64, bones (B, 2) int64 (parent, child) -> projected copy of poses.
+py::array_t<double> project_bone_lengths(const py::array_t<double, py::array::c_style | py::array::forcecast>& poses,
+                                         const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& bones,
+                                         const py::array_t<double, py::array::c_style | py::array::forcecast>& lengths,
+                                         int64_t iterations) {
+  if (poses.ndim() != 3) throw py::value_error("poses must be shaped (N, J, D), got " + shape_text(poses));
+  if (bones.ndim() != 2 || bones.shape(1) != 2) throw py::value_error("bones must be shaped (B, 2), got " + shape_text(bones));
+  if (lengths.ndim() != 2 || lengths.shape(0) != poses.shape(0) || lengths.shape(1) != bones.shape(0)) {
+    throw py::value_error("lengths must be shaped (N, B) = (" + std::to_string(poses.shape(0)) + ", " +
+                          std::to_string(bones.shape(0)) + "), got " + shape_text(lengths));
+  }
+  py::array_t<double> out({poses.shape(0), poses.shape(1), poses.shape(2)});
+  std::copy_n(poses.data(), poses.size(), out.mutable_data());
+  static_assert(sizeof(synsp::Bone) == 2 * sizeof(int64_t), "Bone must be two packed int64");
+  const auto* bone_pairs = reinterpret_cast<const synsp::Bone*>(bones.data());
+  double* data = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    synsp::project_bone_lengths(data, poses.shape(0), poses.shape(1), poses.shape(2), bone_pairs, bones.shape(0),
+                                lengths.data(), iterations);
+  }
+  return out;
+}
+
 #ifdef SYNSP_HAS_CUDA
 void swaa_cuda(std::uintptr_t windows, std::uintptr_t out, const std::string& dtype, int64_t num_sequences,
                int64_t num_windows, int64_t window, int64_t channels, int64_t stride, std::uintptr_t stream) {
@@ -136,7 +161,7 @@ double streaming_push_seconds(int64_t window, int64_t channels, int64_t pushes) 
 }  // namespace
 
 PYBIND11_MODULE(_swaa, m) {
-  m.doc() = "C++/CUDA sliding-window average (SWAA) behind synsp_core.swaa; private, use synsp_core.swaa.";
+  m.doc() = "C++/CUDA core behind synsp_core.swaa (SWAA) and synsp_core.bones (bone-length projection); private.";
 #ifdef SYNSP_HAS_CUDA
   m.attr("has_cuda") = true;
   m.def("swaa_cuda", &swaa_cuda, py::arg("windows_ptr"), py::arg("out_ptr"), py::arg("dtype"),
@@ -150,6 +175,10 @@ PYBIND11_MODULE(_swaa, m) {
   m.def("swaa", &swaa, py::arg("windows"), py::arg("stride") = 1, py::arg("num_threads") = 0,
         "Batched SWAA on the CPU: C-contiguous float32/float64 (..., N, W, C) -> new (..., T, C) array. "
         "num_threads: 0 = OpenMP default.");
+  m.def("project_bone_lengths", &project_bone_lengths, py::arg("poses"), py::arg("bones"), py::arg("lengths"),
+        py::arg("iterations"),
+        "Gauss-Seidel bone-length projection: poses (N, J, D), bones (B, 2) (parent, child), lengths (N, B) "
+        "-> projected float64 copy of poses (see csrc/bones.hpp).");
   m.def("streaming_push_seconds", &streaming_push_seconds, py::arg("window"), py::arg("channels"),
         py::arg("pushes"), "Seconds per streaming push in a pure C++ loop (benchmark hook).");
 

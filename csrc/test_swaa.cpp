@@ -1,4 +1,4 @@
-// Standalone test of the SWAA core (no Python): run by ctest and, under ASan/UBSan, by
+// Standalone test of the C++ core, SWAA and bone-length projection (no Python): run by ctest and, under ASan/UBSan, by
 // scripts/ci_sanitizers.sh. Exits non-zero on the first failed check.
 #include <cmath>
 #include <cstdio>
@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "bones.hpp"
 #include "swaa.hpp"
 
 namespace {
@@ -193,6 +194,28 @@ void test_streaming_validation_and_reset() {
 
 }  // namespace
 
+// A 3-joint chain with wrong bone lengths: the sweeps restore the targets, keep a zero-length bone
+// as it is, and refuse bones with joints outside the pose.
+void test_bone_projection() {
+  const synsp::Bone bones[] = {{0, 1}, {1, 2}};
+  double chain[] = {0, 0, 0, 130, 0, 0, 130, 90, 0};  // bone lengths 130 and 90
+  const double targets[] = {100, 120};
+  synsp::project_bone_lengths(chain, 1, 3, 3, bones, 2, targets, 50);
+  for (int b = 0; b < 2; ++b) {
+    const double* p = chain + bones[b].parent * 3;
+    const double* c = chain + bones[b].child * 3;
+    CHECK(std::fabs(std::hypot(c[0] - p[0], c[1] - p[1], c[2] - p[2]) - targets[b]) < 1e-3);
+  }
+  float collapsed[] = {1, 2, 3, 1, 2, 3, 5, 5, 5};
+  const float collapsed_targets[] = {10, 0};
+  synsp::project_bone_lengths(collapsed, 1, 3, 3, bones, 1, collapsed_targets, 3);
+  CHECK(collapsed[0] == 1 && collapsed[3] == 1 && collapsed[4] == 2 && collapsed[5] == 3);
+  const synsp::Bone outside[] = {{0, 3}};
+  CHECK(throws_invalid_argument([&] { synsp::project_bone_lengths(chain, 1, 3, 3, outside, 1, targets, 1); }));
+  const synsp::Bone loop[] = {{1, 1}};
+  CHECK(throws_invalid_argument([&] { synsp::project_bone_lengths(chain, 1, 3, 3, loop, 1, targets, 1); }));
+}
+
 int main() {
   std::mt19937 rng(1234);
   test_batched_equals_reference<float>(rng);
@@ -202,6 +225,7 @@ int main() {
   test_streaming_matches_definition(rng);
   test_streaming_flush_equals_batched(rng);
   test_streaming_validation_and_reset();
+  test_bone_projection();
   if (failures) {
     std::fprintf(stderr, "%d check(s) failed\n", failures);
     return EXIT_FAILURE;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI step: build the C++ SWAA test (csrc/test_swaa.cpp, no Python) with AddressSanitizer and
+# CI step: build the C++ core test (csrc/test_swaa.cpp: SWAA, bone projection; no Python) with AddressSanitizer and
 # UndefinedBehaviorSanitizer and run it through ctest. Any report fails the step.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,0 +1,131 @@
+"""The bone-length stage: a person's bones keep their length; an estimator's bones do not.
+
+After SWAA, every output pose (the fused pose and each view's) is projected onto a running
+estimate of the person's bone lengths, offline (Refiner) and online (StreamingRefiner) alike:
+
+- estimate: per bone, the mean length of the fused output so far, an exponential average over
+  about `horizon_frames` frames (normalized, so the first frame's own lengths are the first
+  estimate and the stage starts as a no-op), then left and right twins averaged. Causal: frame t
+  uses frames <= t, so the node and the offline Refiner give the same numbers;
+- projection: Gauss-Seidel sweeps over the bones (parents first), each moving both ends of a
+  bone by half its length error, along the bone. The root moves too: pinning it was worse
+  (the root's own error shifts every root-relative joint, and the bones around it tell).
+
+Measured on the CMU validation takes (4 views, realistic errors at 30 fps, 2 error draws,
+/tmp-free command in README): fused 20.94 -> 17.63 mm MPJPE, one view 38.74 -> 33.40,
+Accel 2.94 -> 2.77 mm/frame^2; 5 sweeps are as good as 10; the true lengths would give 15.77.
+3D only: in 2D, bone lengths change with foreshortening.
+A stream restart (gap, backwards stamp) starts a new estimate: it may be another person.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.signal import lfilter
+
+from synsp_core.skeletons import Skeleton, get_skeleton
+
+try:
+    from synsp_core import _swaa
+except ImportError:  # not built: the numpy reference projection
+    _swaa = None
+
+
+def project_bone_lengths_reference(poses: np.ndarray, bones: np.ndarray, lengths: np.ndarray,
+                                   iterations: int) -> np.ndarray:
+    """(N, J, D) poses, (B, 2) bones (parent, child), (N, B) lengths -> projected float64 copy.
+
+    The definition csrc/bones.cpp computes: per sweep, per bone in order, both ends move by half
+    the length error along the bone; bones shorter than 1e-9 are left as they are.
+    """
+    q = np.array(poses, dtype=np.float64)
+    for _ in range(iterations):
+        for b, (parent, child) in enumerate(bones):
+            v = q[:, child] - q[:, parent]
+            length = np.sqrt((v * v).sum(axis=-1))
+            ok = length > 1e-9
+            half_error = np.where(ok, 0.5 - 0.5 * lengths[:, b] / np.where(ok, length, 1.0), 0.0)
+            step = half_error[:, None] * v
+            q[:, child] -= step
+            q[:, parent] += step
+    return q
+
+
+class BoneLengthPrior:
+    """Running bone-length estimate of one stream, and the projection onto it (module docstring).
+
+    horizon_frames: frames the running mean spans (its exponential time constant), e.g. 1800 =
+    60 s at 30 fps; iterations: Gauss-Seidel sweeps of the projection.
+    """
+
+    def __init__(self, skeleton: Skeleton, horizon_frames: float = 1800.0, iterations: int = 5):
+        if not horizon_frames >= 1:
+            raise ValueError(f"horizon_frames must be >= 1 frame, got {horizon_frames}")
+        if iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {iterations}")
+        self.skeleton, self.horizon_frames, self.iterations = skeleton, float(horizon_frames), int(iterations)
+        self.bones = np.array(skeleton.bones, dtype=np.int64).reshape(-1, 2)
+        mirror = skeleton.mirror_permutation
+        index = {(int(p), int(c)): b for b, (p, c) in enumerate(self.bones)}
+        # each bone's left/right twin (itself on the midline); a twin missing from the tree: itself
+        self.twin = np.array([index.get((int(mirror[p]), int(mirror[c])), b) for b, (p, c) in enumerate(self.bones)])
+        self.decay = float(np.exp(-1.0 / self.horizon_frames))
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the estimate (a new stream, maybe another person)."""
+        self.length_sum = np.zeros(len(self.bones))   # decayed sums of observed lengths, mm
+        self.weight_sum = 0.0                         # decayed count of frames
+
+    def bone_lengths(self, poses: np.ndarray) -> np.ndarray:
+        """(..., J, D) -> (..., B) lengths, in the poses' units."""
+        return np.linalg.norm(poses[..., self.bones[:, 1], :] - poses[..., self.bones[:, 0], :], axis=-1)
+
+    def update(self, poses: np.ndarray) -> np.ndarray:
+        """Observe consecutive frames (T, J, D) of the stream; return the estimate after each, (T, B)."""
+        observed = self.bone_lengths(np.asarray(poses, dtype=np.float64))
+        if len(observed) == 0:
+            return observed
+        decayed_sum = [1.0], [1.0, -self.decay]   # y[t] = x[t] + decay * y[t - 1]
+        sums = lfilter(*decayed_sum, observed, axis=0, zi=self.decay * self.length_sum[None])[0]
+        weights = lfilter(*decayed_sum, np.ones(len(observed)), zi=[self.decay * self.weight_sum])[0]
+        self.length_sum, self.weight_sum = sums[-1], float(weights[-1])
+        estimate = sums / weights[:, None]
+        return 0.5 * (estimate + estimate[:, self.twin])
+
+    def stream_lengths(self, poses: np.ndarray) -> np.ndarray:
+        """One whole stream (T, J, D) from a fresh estimate -> the estimate after each frame, (T, B)."""
+        self.reset()
+        return self.update(poses)
+
+    def project(self, poses: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Poses (..., J, D) onto lengths (..., B) (broadcast to the poses' leading shape); same dtype."""
+        poses = np.asarray(poses)
+        lead = poses.shape[:-2]
+        flat = poses.reshape(-1, *poses.shape[-2:])
+        flat_lengths = np.broadcast_to(lengths, (*lead, len(self.bones))).reshape(-1, len(self.bones))
+        if _swaa is not None:
+            out = _swaa.project_bone_lengths(flat, self.bones, flat_lengths, self.iterations)
+        else:
+            _warn_reference_once()
+            out = project_bone_lengths_reference(flat, self.bones, flat_lengths, self.iterations)
+        return out.reshape(poses.shape).astype(poses.dtype, copy=False)
+
+
+_warned = False
+
+
+def _warn_reference_once() -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn("synsp_core.bones: the extension synsp_core._swaa is not built; using the slower "
+                      "numpy projection", RuntimeWarning, stacklevel=3)
+
+
+def bone_prior_for(config, enabled: bool = True, horizon_frames: float = 1800.0) -> BoneLengthPrior | None:
+    """The bone-length stage for a model config (its `skeleton` and `dims`): None when disabled or 2D."""
+    if not enabled or config.dims != 3:
+        return None
+    return BoneLengthPrior(get_skeleton(config.skeleton), horizon_frames)

@@ -1,0 +1,128 @@
+"""The bone-length stage: running estimate, projection (C++ and numpy), and its effect on real motion."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synsp_core import bones
+from synsp_core.bones import BoneLengthPrior, bone_prior_for, project_bone_lengths_reference
+from synsp_core.errors import RealisticErrors, synthesize_views
+from synsp_core.metrics import mpjpe
+from synsp_core.model import SynSPConfig
+from synsp_core.motion import resample
+from synsp_core.skeletons import COCO17, H36M17, LSP14
+
+CLIPS = np.load(Path(__file__).parents[1] / "synsp_core/data/cmu_test_clips_120fps.npz")
+needs_extension = pytest.mark.skipif(bones._swaa is None, reason="the extension synsp_core._swaa is not built")
+
+
+def walking(fps: float = 30.0) -> np.ndarray:
+    return resample(CLIPS["walking_1"], 120.0, fps).astype(np.float64)
+
+
+def test_true_lengths_leave_a_true_pose_unchanged():
+    prior = BoneLengthPrior(H36M17)
+    gt = walking()[:20]
+    np.testing.assert_allclose(prior.project(gt, prior.bone_lengths(gt)), gt, atol=1e-9)
+
+
+def test_projection_restores_the_target_lengths():
+    prior = BoneLengthPrior(H36M17, iterations=60)
+    gt = walking()[:20]
+    noisy = gt + np.random.default_rng(0).normal(0, 20, gt.shape)
+    target = prior.bone_lengths(gt)
+    assert np.abs(prior.bone_lengths(noisy) - target).max() > 20
+    projected = prior.project(noisy, target)
+    np.testing.assert_allclose(prior.bone_lengths(projected), target, atol=0.05)
+    assert mpjpe(projected, gt) < mpjpe(noisy, gt)
+
+
+@needs_extension
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cpp_projection_equals_the_numpy_definition(dtype):
+    prior = BoneLengthPrior(H36M17, iterations=5)
+    rng = np.random.default_rng(1)
+    poses = (walking()[:30] + rng.normal(0, 25, (30, 17, 3))).astype(dtype)
+    lengths = prior.stream_lengths(poses)
+    poses[3, 4] = poses[3, 5]   # a zero-length bone: left as it is by both
+    expected = project_bone_lengths_reference(poses, prior.bones, lengths, 5)
+    got = prior.project(poses, lengths)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, expected.astype(dtype), rtol=0, atol=1e-9 if dtype == np.float64 else 1e-3)
+
+
+@needs_extension
+def test_cpp_projection_rejects_bad_bones_and_shapes():
+    poses, lengths = np.zeros((2, 17, 3)), np.ones((2, 2))
+    with pytest.raises(ValueError, match="outside"):
+        bones._swaa.project_bone_lengths(poses, np.array([[0, 1], [1, 17]]), lengths, 5)
+    with pytest.raises(ValueError, match="itself"):
+        bones._swaa.project_bone_lengths(poses, np.array([[0, 1], [2, 2]]), lengths, 5)
+    with pytest.raises(ValueError, match=r"\(N, B\)"):
+        bones._swaa.project_bone_lengths(poses, np.array([[0, 1], [1, 2]]), np.ones((3, 2)), 5)
+
+
+def test_numpy_fallback_warns_once_and_agrees(monkeypatch):
+    prior = BoneLengthPrior(H36M17)
+    poses = walking()[:10] + np.random.default_rng(2).normal(0, 10, (10, 17, 3))
+    lengths = prior.stream_lengths(poses)
+    expected = project_bone_lengths_reference(poses, prior.bones, lengths, prior.iterations)
+    monkeypatch.setattr(bones, "_swaa", None)
+    monkeypatch.setattr(bones, "_warned", False)
+    with pytest.warns(RuntimeWarning, match="not built"):
+        got = prior.project(poses, lengths)
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+def test_estimate_is_a_running_mean_with_left_and_right_averaged():
+    prior = BoneLengthPrior(H36M17, horizon_frames=1e9)   # no forgetting: the plain running mean
+    rng = np.random.default_rng(3)
+    poses = walking()[:40] + rng.normal(0, 15, (40, 17, 3))
+    observed = prior.bone_lengths(poses)
+    running = np.cumsum(observed, axis=0) / np.arange(1, 41)[:, None]
+    expected = 0.5 * (running + running[:, prior.twin])
+    np.testing.assert_allclose(prior.stream_lengths(poses), expected, rtol=1e-9)
+    names = H36M17.joint_names
+    child = [names[c] for _, c in prior.bones]
+    assert child[prior.twin[child.index("l_elbow")]] == "r_elbow" and child[prior.twin[child.index("spine")]] == "spine"
+
+
+def test_streaming_updates_equal_one_offline_update():
+    prior = BoneLengthPrior(H36M17, horizon_frames=20)
+    poses = walking()[:50] + np.random.default_rng(4).normal(0, 15, (50, 17, 3))
+    offline = prior.stream_lengths(poses)
+    prior.reset()
+    online = np.concatenate([prior.update(poses[t:t + 1]) for t in range(50)])
+    np.testing.assert_allclose(online, offline, rtol=1e-12)
+    prior.reset()
+    np.testing.assert_allclose(prior.update(poses[:1])[0], 0.5 * (prior.bone_lengths(poses[0]) +
+                                                                  prior.bone_lengths(poses[0])[prior.twin]))
+
+
+@pytest.mark.parametrize("skeleton", [H36M17, COCO17, LSP14])
+def test_every_3d_layout_pairs_its_bones(skeleton):
+    prior = BoneLengthPrior(skeleton)
+    assert len(prior.bones) == skeleton.num_joints - 1
+    assert (prior.twin[prior.twin] == np.arange(len(prior.bones))).all()
+    assert (prior.twin != np.arange(len(prior.bones))).sum() >= 8   # arms and legs have twins
+
+
+def test_stage_is_off_for_2d_and_when_disabled():
+    assert bone_prior_for(SynSPConfig(dims=2)) is None
+    assert bone_prior_for(SynSPConfig(), enabled=False) is None
+    assert bone_prior_for(SynSPConfig(skeleton="coco17")).skeleton is COCO17
+    with pytest.raises(ValueError, match="horizon"):
+        BoneLengthPrior(H36M17, horizon_frames=0)
+    with pytest.raises(ValueError, match="iterations"):
+        BoneLengthPrior(H36M17, iterations=0)
+
+
+@pytest.mark.parametrize("clip", ["walking_1", "soccer_1", "basketball_1"])
+def test_stage_lowers_the_error_of_views_averaged_under_realistic_errors(clip):
+    """The point of the stage: drifting per-joint errors change bone lengths, the person's do not."""
+    gt = resample(CLIPS[clip], 120.0, 30.0)
+    views = synthesize_views(gt, 4, RealisticErrors(), 30.0, np.random.default_rng(5))
+    mean = views.mean(axis=0)
+    prior = BoneLengthPrior(H36M17)
+    staged = prior.project(mean, prior.stream_lengths(mean))
+    assert mpjpe(staged, gt) < 0.95 * mpjpe(mean, gt)
