@@ -1,10 +1,10 @@
 """Quality of the node's streaming path (StreamingRefiner, no ROS) for each emit_delay.
 
-    python benchmarks/emit_delay_quality.py [--checkpoint PATH] [--views 4] [--rate 30] [--seeds 2]
+    python benchmarks/emit_delay_quality.py [--checkpoint PATH] [--views 4] [--rate 30] [--seeds 2] [--no-bone-lengths]
 
 The 3 bundled CMU test clips, resampled to `rate`, each seen by `views` cameras with independent
-'realistic' synthetic errors, are pushed frame by frame through StreamingRefiner as the node does;
-prints MPJPE / PA-MPJPE / Accel / worst-1% of the fused output per emit_delay, with the cameras
+'realistic' synthetic errors, are pushed frame by frame through StreamingRefiner as the node does
+(bone-length stage on, as the node's default); prints MPJPE / PA-MPJPE / Accel / worst-1% of the fused output per emit_delay, with the cameras
 and their plain average (no model) for reference. The latency cost of emit_delay d is d / rate.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 
 from synsp_core.errors import make_error_model, synthesize_views
 from synsp_core.metrics import evaluate_sequences
+from synsp_core.bones import bone_prior_for
 from synsp_core.motion import resample
 from synsp_core.runtime import create_backend
 from synsp_core.streaming import StreamingRefiner
@@ -30,6 +31,7 @@ def main(argv=None) -> None:
     parser.add_argument("--views", type=int, default=4)
     parser.add_argument("--rate", type=float, default=30.0, help="camera rate, Hz")
     parser.add_argument("--seeds", type=int, default=2, help="error draws per clip")
+    parser.add_argument("--no-bone-lengths", action="store_true", help="without the bone-length stage (node default: on)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     backend = create_backend(args.checkpoint, "cpu")
@@ -52,7 +54,8 @@ def main(argv=None) -> None:
     for delay in range(backend.config.window):
         pairs = []
         for gt, views in sequences:
-            refiner = StreamingRefiner(backend, args.views, delay)
+            refiner = StreamingRefiner(backend, args.views, delay,
+                                       bone_prior=bone_prior_for(backend.config, not args.no_bone_lengths))
             frames = []
             for t in range(len(gt)):
                 frames += refiner.push(t / args.rate, list(views[:, t]))

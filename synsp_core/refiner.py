@@ -5,7 +5,9 @@
     refined = refiner.refine(poses)               # (T, J, 3) or (V, T, J, 3), mm
     refined, fused = refiner.refine_views(views)  # (V, T, J, 3) -> per view and views averaged
 
-Sequences shorter than the window are padded by repeating their last frame, refined, and cut
+3D output then goes through the bone-length stage (synsp_core.bones: a running estimate of the
+person's bone lengths from the fused output, every output pose projected onto it), as in the node;
+`bone_lengths=False` turns it off. Sequences shorter than the window are padded by repeating their last frame, refined, and cut
 back. With `fps`, a recording outside the frame-rate range the checkpoint was trained on is
 resampled into it, refined, and resampled back to its own frames.
 """
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from synsp_core.bones import BoneLengthPrior, bone_prior_for
 from synsp_core.motion import resample
 from synsp_core.swaa import swaa
 
@@ -38,14 +41,17 @@ class Refiner:
     """Refines recorded sequences with a window model (SynSP, or anything with the same call)."""
 
     def __init__(self, infer, window: int, num_joints: int, dims: int, max_views: int,
-                 fps_range: tuple[float, float] | None = None, batch_size: int = 1024):
-        """infer(poses (B, V, W, J*D) tensor mm, view_mask (B, V)) -> refined tensor of that shape."""
+                 fps_range: tuple[float, float] | None = None, batch_size: int = 1024,
+                 bone_prior: BoneLengthPrior | None = None):
+        """infer(poses (B, V, W, J*D) tensor mm, view_mask (B, V)) -> refined tensor of that shape;
+        bone_prior: the bone-length stage after SWAA (None: off)."""
         self.infer, self.window, self.num_joints, self.dims = infer, window, num_joints, dims
         self.max_views, self.fps_range, self.batch_size = max_views, fps_range, batch_size
+        self.bone_prior = bone_prior
 
     @classmethod
     def from_pretrained(cls, checkpoint: str | Path | None = None, backend: str = "auto",
-                        batch_size: int = 1024) -> "Refiner":
+                        batch_size: int = 1024, bone_lengths: bool = True) -> "Refiner":
         """Load a SynSP checkpoint (None: the shipped weights) behind a runtime backend."""
         from synsp_core.checkpoint import DEFAULT_CHECKPOINT, read_checkpoint_info
         from synsp_core.runtime import create_backend
@@ -54,10 +60,11 @@ class Refiner:
         fps_range = info.get("meta", {}).get("train_config", {}).get("fps_range")
         c = engine.config
         return cls(lambda poses, mask: engine(poses, mask)[0], c.window, c.num_joints, c.dims,
-                   c.max_views, tuple(fps_range) if fps_range else None, batch_size)
+                   c.max_views, tuple(fps_range) if fps_range else None, batch_size, bone_prior_for(c, bone_lengths))
 
     @classmethod
-    def from_model(cls, model: torch.nn.Module, batch_size: int = 1024, max_views: int = 8) -> "Refiner":
+    def from_model(cls, model: torch.nn.Module, batch_size: int = 1024, max_views: int = 8,
+                   bone_lengths: bool = True) -> "Refiner":
         """Wrap an in-memory model (SynSP or SmoothNet) in eval mode, e.g. during evaluation."""
         model.eval()
         c = model.cfg
@@ -66,7 +73,8 @@ class Refiner:
         def infer(poses, mask):
             out = model(poses, mask)
             return out.refined if isinstance(out, tuple) else out
-        return cls(infer, c.window, c.num_joints, c.dims, getattr(c, "max_views", max_views), None, batch_size)
+        return cls(infer, c.window, c.num_joints, c.dims, getattr(c, "max_views", max_views), None, batch_size,
+                   bone_prior_for(c, bone_lengths))
 
     def refine(self, poses, fps: float | None = None, name: str = "poses") -> np.ndarray:
         """(T, J, D) -> refined (T, J, D); (V, T, J, D) -> refined (V, T, J, D), all views at once."""
@@ -76,7 +84,10 @@ class Refiner:
         return self.refine_views(arr, fps, name)[0]
 
     def refine_views(self, views, fps: float | None = None, name: str = "poses") -> tuple[np.ndarray, np.ndarray]:
-        """(V, T, J, D) views of one motion in one frame -> (refined (V, T, J, D), fused (T, J, D))."""
+        """(V, T, J, D) views of one motion in one frame -> (refined (V, T, J, D), fused (T, J, D)).
+
+        fused is the mean of the refined views; with the bone-length stage, both are then projected
+        onto the lengths estimated from fused (so fused is no longer exactly the mean of refined)."""
         arr = check_poses(views, self.num_joints, self.dims, name)
         if arr.ndim == 3:
             arr = arr[None]
@@ -87,7 +98,11 @@ class Refiner:
             refined = np.stack([resample(v, rate, fps)[: arr.shape[1]] for v in refined])
         else:
             refined = self._refine_at_model_rate(arr)
-        return refined, refined.mean(axis=0)
+        fused = refined.mean(axis=0)
+        if self.bone_prior is None:
+            return refined, fused
+        lengths = self.bone_prior.stream_lengths(fused)   # one recording = one stream
+        return self.bone_prior.project(refined, lengths), self.bone_prior.project(fused, lengths)
 
     def _model_rate(self, fps: float | None) -> float | None:
         """The rate to refine at when fps lies outside the trained range, else None (no resampling)."""

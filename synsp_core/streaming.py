@@ -25,6 +25,9 @@ Choices, on purpose:
   an early multi-view checkpoint): the model already weighs the views against each other.
 - A backwards stamp (bag loop, sim time restart) or a gap longer than `max_gap_s` flushes the held
   frames and starts a new stream. A duplicate stamp is ignored.
+- Bone lengths (3D): with a BoneLengthPrior, each finalized fused pose updates the running
+  bone-length estimate, and the fused and per-view poses are projected onto it (synsp_core.bones),
+  the same stage as in the offline Refiner. A new stream starts a new estimate.
 - Nothing non-finite leaves: a view whose window output has NaN/inf gets weight 0 for that window,
   and a frame left with no finite view is dropped; both are counted.
 """
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from synsp_core.bones import BoneLengthPrior
 from synsp_core.swaa import StreamingSWAA
 
 
@@ -71,9 +75,11 @@ class StreamingRefiner:
     with a `config` (SynSPConfig: window, num_joints, dims), as made by runtime.create_backend.
     emit_delay: frames a frame waits for later windows, 0 .. W - 1 (None = W - 1); settable live.
     max_gap_s: a stamp gap longer than this starts a new stream (e.g. the view timeout).
+    bone_prior: the bone-length stage applied to every returned pose (None: off).
     """
 
-    def __init__(self, backend, num_views: int, emit_delay: int | None = None, max_gap_s: float = math.inf):
+    def __init__(self, backend, num_views: int, emit_delay: int | None = None, max_gap_s: float = math.inf,
+                 bone_prior: BoneLengthPrior | None = None):
         cfg = backend.config
         if num_views < 1:
             raise ValueError(f"num_views must be >= 1, got {num_views}")
@@ -87,6 +93,7 @@ class StreamingRefiner:
         # SWAA channels per view: refined * w (J*D), quality * w (1), w (1)
         self.swaa = StreamingSWAA(self.window, num_views * (self.pose_size + 2), emit_delay)
         self.stats = StreamingStats()
+        self.bone_prior = bone_prior
         self.reset()
 
     @property
@@ -112,6 +119,8 @@ class StreamingRefiner:
         self.windows_pushed = 0
         self.pending_stamps: dict[int, float] = {}  # SWAA frame index -> capture stamp
         self.last_stamp_s: float | None = None
+        if self.bone_prior is not None:
+            self.bone_prior.reset()
 
     def push(self, stamp_s: float, poses, live=None) -> list[RefinedFrame]:
         """Add one synchronized frame and return the frames finalized by it, oldest first.
@@ -213,14 +222,19 @@ class StreamingRefiner:
             if not views.any():
                 self.stats.dropped_frames += 1
                 continue
-            fused = per_view[views].mean(axis=0)
+            shape = (self.num_joints, self.dims)
+            fused = per_view[views].mean(axis=0).reshape(shape)
+            per_view = per_view.reshape(self.num_views, *shape)
             per_view[~views] = 0.0
             quality[~views] = 0.0
-            shape = (self.num_joints, self.dims)
+            if self.bone_prior is not None:
+                lengths = self.bone_prior.update(fused[None])[0]
+                fused = self.bone_prior.project(fused, lengths)
+                per_view[views] = self.bone_prior.project(per_view[views], lengths)
             frames.append(RefinedFrame(
                 stamp_s=stamp_s,
-                fused=fused.reshape(shape).astype(np.float32),
-                per_view=per_view.reshape(self.num_views, *shape).astype(np.float32),
+                fused=fused.astype(np.float32),
+                per_view=per_view.astype(np.float32),
                 quality=quality.astype(np.float32),
                 views=views,
                 windows=np.rint(weight * final.count).astype(np.int64) * views,

@@ -24,6 +24,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from std_msgs.msg import ColorRGBA, Float32MultiArray, MultiArrayDimension
 from visualization_msgs.msg import Marker, MarkerArray
 
+from synsp_core.bones import bone_prior_for
 from synsp_core.checkpoint import DEFAULT_CHECKPOINT
 from synsp_core.runtime import create_backend
 from synsp_core.skeletons import SKELETONS, get_skeleton
@@ -56,6 +57,12 @@ PARAMETERS = {
         _T.PARAMETER_INTEGER, "frames a frame waits for later windows before it is published: "
         "0 = causal (lowest latency) .. window-1 = full sliding-window average (best quality); "
         "changeable at run time", read_only=False, int_range=(0, 255))),
+    "bone_lengths": (True, describe(
+        _T.PARAMETER_BOOL, "project every output pose onto a running estimate of the person's bone lengths "
+        "(3D only; see synsp_core/bones.py)")),
+    "bone_length_horizon": (1800, describe(
+        _T.PARAMETER_INTEGER, "frames the running bone-length estimate averages over (1800 = 60 s at 30 fps)",
+        int_range=(1, 1_000_000))),
     "sync_slop": (0.015, describe(
         _T.PARAMETER_DOUBLE, "s, largest stamp difference between the views of one frame "
         "(keep below half the camera period)", float_range=(0.0, 1.0))),
@@ -136,7 +143,9 @@ class RefineNode(Node):
 
         self.backend = self.load_backend(p)
         self.sync = ViewSynchronizer(self.num_views, p["sync_slop"], p["sync_queue_size"], p["view_timeout"])
-        self.refiner = StreamingRefiner(self.backend, self.num_views, p["emit_delay"], max_gap_s=p["view_timeout"])
+        bone_prior = bone_prior_for(self.backend.config, p["bone_lengths"], p["bone_length_horizon"])
+        self.refiner = StreamingRefiner(self.backend, self.num_views, p["emit_delay"], max_gap_s=p["view_timeout"],
+                                        bone_prior=bone_prior)
         self.sync_epoch = 0
         self.exact_stamps = {}                  # frame stamp in s -> its header stamp, kept exact
         self.invalid = {reason: np.zeros(self.num_views, dtype=np.int64) for reason in INVALID_REASONS}

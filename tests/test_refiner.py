@@ -3,10 +3,12 @@ import numpy as np
 import pytest
 import torch
 
+from synsp_core.bones import BoneLengthPrior
 from synsp_core.checkpoint import load_checkpoint, read_checkpoint_info, save_checkpoint
 from synsp_core.cli import main as refine_main
 from synsp_core.model import SynSP, SynSPConfig
 from synsp_core.refiner import Refiner
+from synsp_core.skeletons import H36M17
 from synsp_core.swaa import swaa_reference
 
 TINY = dict(d_model=16, n_heads=2, head_dim=8, d_ffn=16, n_local_layers=1, n_global_layers=1,
@@ -32,13 +34,29 @@ def poses(*shape, seed=0):
 
 def test_refine_equals_windows_plus_swaa(model):
     x = poses(2, 20, 17, 3)
-    refined, fused = Refiner.from_model(model).refine_views(x)
+    refined, fused = Refiner.from_model(model, bone_lengths=False).refine_views(x)
     with torch.no_grad():
         seq = torch.from_numpy(x.reshape(2, 20, 51))
         out = model(torch.stack([seq[:, k:k + 8] for k in range(13)])).refined
     expected = swaa_reference(out.permute(1, 0, 2, 3)).numpy().reshape(2, 20, 17, 3)
     np.testing.assert_allclose(refined, expected, atol=1e-3)
     np.testing.assert_allclose(fused, expected.mean(axis=0), atol=1e-3)
+
+
+def test_bone_stage_projects_the_refined_output(model):
+    """By default, 3D output goes through the bone-length stage, with lengths from the fused output."""
+    x = poses(3, 30, 17, 3)
+    raw_views, raw_fused = Refiner.from_model(model, bone_lengths=False).refine_views(x)
+    refiner = Refiner.from_model(model)
+    refined, fused = refiner.refine_views(x)
+    prior = BoneLengthPrior(H36M17)
+    lengths = prior.stream_lengths(raw_fused)
+    np.testing.assert_allclose(fused, prior.project(raw_fused, lengths), atol=1e-3)
+    np.testing.assert_allclose(refined, prior.project(raw_views, lengths), atol=1e-3)
+    assert not np.allclose(fused, raw_fused, atol=1.0)
+    single = refiner.refine(x[0])
+    raw_single = Refiner.from_model(model, bone_lengths=False).refine(x[0])
+    np.testing.assert_allclose(single, prior.project(raw_single, prior.stream_lengths(raw_single)), atol=1e-3)
 
 
 @pytest.mark.parametrize("frames", [1, 3, 7, 8, 9])

@@ -3,8 +3,10 @@ import numpy as np
 import pytest
 import torch
 
+from synsp_core.bones import BoneLengthPrior
 from synsp_core.model import SynSP, SynSPConfig
 from synsp_core.runtime import EagerBackend
+from synsp_core.skeletons import H36M17
 from synsp_core.streaming import StreamingRefiner
 from synsp_core.swaa import swaa_reference
 
@@ -146,6 +148,24 @@ def test_backwards_stamp_or_gap_flushes_and_starts_a_new_stream():
     assert [f.stamp_s for f in frames] == stamps   # held frames flushed before each new stream
     assert refiner.stats.resets == 2
     assert refiner.push(5.9, list(poses[:, 0])) == [] and refiner.stats.duplicate_stamps == 1
+
+
+def test_bone_stage_projects_each_stream_onto_its_running_lengths():
+    """With a BoneLengthPrior, output = the plain output projected onto the lengths estimated from
+    the plain fused output so far; a new stream (here after a gap) starts a new estimate."""
+    backend, poses = make_backend(), make_poses(40)
+    stamps = np.concatenate([np.arange(25) * 0.04, 10 + np.arange(15) * 0.04])
+    plain = run(StreamingRefiner(backend, V, emit_delay=3, max_gap_s=1.0), poses, stamps)
+    staged = run(StreamingRefiner(backend, V, emit_delay=3, max_gap_s=1.0,
+                                  bone_prior=BoneLengthPrior(H36M17, horizon_frames=10)), poses, stamps)
+    assert [f.stamp_s for f in staged] == [f.stamp_s for f in plain] == list(stamps)
+    prior = BoneLengthPrior(H36M17, horizon_frames=10)
+    fused, per_view = np.stack([f.fused for f in plain]), np.stack([f.per_view for f in plain])
+    lengths = np.concatenate([prior.stream_lengths(fused[:25]), prior.stream_lengths(fused[25:])])
+    np.testing.assert_allclose(np.stack([f.fused for f in staged]), prior.project(fused, lengths), atol=1e-3)
+    np.testing.assert_allclose(np.stack([f.per_view for f in staged]), prior.project(per_view, lengths[:, None]),
+                               atol=1e-3)
+    assert not np.allclose(np.stack([f.fused for f in staged]), fused, atol=1.0)
 
 
 class NanBackend:
