@@ -11,7 +11,10 @@ Real estimator output (SmoothNet-format data, 3D in mm or 2D in pixels, at the d
 Rows: Input (view 0), One-Euro, Savitzky-Golay, Gaussian1d (each with parameters chosen on the
 VALIDATION takes, never the test split; for SmoothNet-format data on the train split's sequences
 0, 10, 20, ..., those train.py holds out), SmoothNet and SynSP single-view (view 0), and with
---views V > 1: mean of views, mean of views + best filter, SynSP multi-view (fused). Extra
+--views V > 1: mean of views, mean of views + best filter, SynSP multi-view (fused). For 3D, SynSP
+rows include the bone-length stage (synsp_core/bones.py), as the Refiner and the node do; rows
+"without bone-length stage" are the ablation, and the best single-view filter and the mean of
+views + best filter are also shown followed by that stage. Extra
 checkpoints (e.g. Tab. 5 ablations) come in as --model NAME=PATH. `--split val` scores the CMU
 validation takes instead of the test split (model selection; filters are then tuned on them too). Columns: MPJPE, PA-MPJPE,
 Accel, worst-1% MPJPE and latency (frames of look-ahead). Writes table.md, table.csv and
@@ -28,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from synsp_core.bones import BoneLengthPrior, bone_prior_for
 from synsp_core.checkpoint import load_checkpoint
 from synsp_core.errors import error_model_from_config
 from synsp_core.filters import make_filter
@@ -86,16 +90,43 @@ def tune_filter(name: str, inputs: list[np.ndarray], cases: list[Case], fps: flo
     return best
 
 
+def bone_stage(preds: list[np.ndarray], prior: BoneLengthPrior) -> list[np.ndarray]:
+    """Each sequence through the bone-length stage, one stream each, as the Refiner applies it."""
+    return [prior.project(poses, prior.stream_lengths(poses)) for poses in preds]
+
+
+def tune_filters(inputs: list[np.ndarray], val: list[Case], fps: float, skeleton) -> dict[str, tuple[dict, float]]:
+    """Per filter: (parameters tuned on the validation takes, their validation MPJPE); ({}, 0) without them."""
+    tuned = {}
+    for name in FILTER_GRIDS:
+        params = tune_filter(name, inputs, val, fps, skeleton) if val else {}
+        f = build_filter(name, params, fps)
+        tuned[name] = params, score([f(x) for x in inputs], val, skeleton)["mpjpe"] if val else 0.0
+    return tuned
+
+
+def filter_label(name: str, params: dict) -> str:
+    return f"{FILTER_TITLES[name]} ({', '.join(f'{k}={v}' for k, v in params.items())})"
+
+
 def model_rows(name: str, path: str, test: list[Case], views: int, skeleton, fps: float):
     """Rows for one checkpoint: single-view on view 0, and multi-view (fused) when views > 1 and the
-    model takes several views."""
+    model takes several views. SynSP rows are the Refiner's output (with the bone-length stage for
+    3D), each followed by an ablation row without that stage; SmoothNet runs as in its paper."""
     model = load_checkpoint(path)
-    refiner = Refiner.from_model(model)
+    refiner = Refiner.from_model(model, bone_lengths=False)
     latency = model.cfg.window - 1
-    rows = [(name + (" (1 view)" if views > 1 and hasattr(model.cfg, "max_views") else ""),
-             [refiner.refine(c.noisy[0]) for c in test], latency)]
+    multi_view = hasattr(model.cfg, "max_views")
+    outputs = [(name + (" (1 view)" if views > 1 and multi_view else ""), [refiner.refine(c.noisy[0]) for c in test])]
     if views > 1 and getattr(model.cfg, "max_views", 1) > 1:
-        rows.append((f"{name} ({views} views, fused)", [refiner.refine_views(c.noisy)[1] for c in test], latency))
+        outputs.append((f"{name} ({views} views, fused)", [refiner.refine_views(c.noisy)[1] for c in test]))
+    prior = bone_prior_for(model.cfg, enabled=multi_view)
+    rows = []
+    for label, preds in outputs:
+        if prior is not None:
+            rows.append((label, bone_stage(preds, prior), latency))
+            label += " without bone-length stage"
+        rows.append((label, preds, latency))
     return rows
 
 
@@ -120,11 +151,14 @@ def evaluate(args) -> list[dict]:
     val = make_cases(val_seqs, fps, errors, args.views, args.seed + 1) if val_seqs else []
 
     rows: list[tuple[str, list[np.ndarray], int]] = [("Input", [c.noisy[0] for c in test], 0)]
-    for name in FILTER_GRIDS:
-        params = tune_filter(name, [c.noisy[0] for c in val], val, fps, skeleton) if val else {}
+    prior = BoneLengthPrior(skeleton) if test[0].gt.shape[-1] == 3 else None
+    tuned = tune_filters([c.noisy[0] for c in val], val, fps, skeleton)
+    best = min(tuned, key=lambda name: tuned[name][1])
+    for name, (params, _) in tuned.items():
         f = build_filter(name, params, fps)
-        label = f"{FILTER_TITLES[name]} ({', '.join(f'{k}={v}' for k, v in params.items())})"
-        rows.append((label, [f(c.noisy[0]) for c in test], f.latency_frames))
+        rows.append((filter_label(name, params), [f(c.noisy[0]) for c in test], f.latency_frames))
+        if prior is not None and name == best:
+            rows.append((rows[-1][0] + " + bone-length stage", bone_stage(rows[-1][1], prior), f.latency_frames))
     if args.smoothnet:
         rows += model_rows("SmoothNet", args.smoothnet, test, 1, skeleton, fps)
     if args.synsp:
@@ -133,18 +167,15 @@ def evaluate(args) -> list[dict]:
         name, _, path = spec.partition("=")
         rows += model_rows(name, path, test, args.views, skeleton, fps)
     if args.views > 1:
-        rows.insert(1, (f"Mean of {args.views} views", [c.noisy.mean(axis=0) for c in test], 0))
-        # the best single filter on the mean of views (chosen on validation MPJPE)
-        best = None
-        for name in FILTER_GRIDS:
-            params = tune_filter(name, [c.noisy.mean(axis=0) for c in val], val, fps, skeleton) if val else {}
-            f = build_filter(name, params, fps)
-            m = score([f(c.noisy.mean(axis=0)) for c in val], val, skeleton) if val else {"mpjpe": 0.0}
-            if best is None or m["mpjpe"] < best[0]:
-                best = (m["mpjpe"], name, params, f)
-        _, name, params, f = best
-        label = f"Mean of {args.views} views + {FILTER_TITLES[name]} ({', '.join(f'{k}={v}' for k, v in params.items())})"
-        rows.insert(2, (label, [f(c.noisy.mean(axis=0)) for c in test], f.latency_frames))
+        means = [c.noisy.mean(axis=0) for c in test]
+        tuned = tune_filters([c.noisy.mean(axis=0) for c in val], val, fps, skeleton)
+        name = min(tuned, key=lambda n: tuned[n][1])
+        f = build_filter(name, tuned[name][0], fps)
+        label = f"Mean of {args.views} views + {filter_label(name, tuned[name][0])}"
+        mean_rows = [(f"Mean of {args.views} views", means, 0), (label, [f(m) for m in means], f.latency_frames)]
+        if prior is not None:
+            mean_rows.append((label + " + bone-length stage", bone_stage(mean_rows[-1][1], prior), f.latency_frames))
+        rows[1:1] = mean_rows   # right after Input
 
     table = []
     for label, preds, latency in rows:
