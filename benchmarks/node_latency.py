@@ -1,7 +1,7 @@
 """refine_node latency under a live load: V cameras x 17 joints at R fps for D seconds.
 
     python benchmarks/node_latency.py [--views 4] [--rate 30] [--duration 60] [--checkpoint PATH]
-        [--backend cpu] [--emit-delay 7] [--json out/node_latency.json]
+        [--backend cpu] [--emit-delay 7] [--no-bone-lengths] [--json out/node_latency.json]
 
 Starts refine_node in its own process (network rule: localhost discovery, a domain of its own),
 publishes the cameras from this process (pre-built PoseArrays of a real clip, only the stamps
@@ -41,6 +41,7 @@ def parse_args(argv=None):
     parser.add_argument("--backend", default="cpu", help="auto | tensorrt | cuda | cpu")
     parser.add_argument("--emit-delay", type=int, default=7)
     parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--no-bone-lengths", action="store_true", help="node without the bone-length stage")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     return parser.parse_args(argv)
 
@@ -71,7 +72,8 @@ def main(argv=None) -> int:
 
     topics = [f"camera_{v}/skeleton" for v in range(args.views)]
     params = {"checkpoint": args.checkpoint, "backend": args.backend, "emit_delay": args.emit_delay,
-              "torch_threads": args.torch_threads, "input_topics": "[" + ",".join(topics) + "]"}
+              "torch_threads": args.torch_threads, "input_topics": "[" + ",".join(topics) + "]",
+              "bone_lengths": str(not args.no_bone_lengths).lower()}
     (REPO / "out").mkdir(exist_ok=True)
     node_proc = start_node("synsp_ros.refine_node", params, REPO / "out" / "node_latency_refine.log")
 

@@ -227,10 +227,10 @@ class StreamingRefiner:
             per_view = per_view.reshape(self.num_views, *shape)
             per_view[~views] = 0.0
             quality[~views] = 0.0
-            if self.bone_prior is not None:
+            if self.bone_prior is not None:   # one projection call for the fused and per-view poses
                 lengths = self.bone_prior.update(fused[None])[0]
-                fused = self.bone_prior.project(fused, lengths)
-                per_view[views] = self.bone_prior.project(per_view[views], lengths)
+                projected = self.bone_prior.project(np.concatenate([fused[None], per_view[views]]), lengths)
+                fused, per_view[views] = projected[0], projected[1:]
             frames.append(RefinedFrame(
                 stamp_s=stamp_s,
                 fused=fused.astype(np.float32),
