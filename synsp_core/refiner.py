@@ -7,7 +7,9 @@
 
 3D output then goes through the bone-length stage (synsp_core.bones: a running estimate of the
 person's bone lengths from the fused output, every output pose projected onto it), as in the node;
-`bone_lengths=False` turns it off. Sequences shorter than the window are padded by repeating their last frame, refined, and cut
+`bone_lengths=False` turns it off.
+
+Sequences shorter than the window are padded by repeating their last frame, refined, and cut
 back. With `fps`, a recording outside the frame-rate range the checkpoint was trained on is
 resampled into it, refined, and resampled back to its own frames.
 """
@@ -102,7 +104,8 @@ class Refiner:
         if self.bone_prior is None:
             return refined, fused
         lengths = self.bone_prior.stream_lengths(fused)   # one recording = one stream
-        return self.bone_prior.project(refined, lengths), self.bone_prior.project(fused, lengths)
+        projected = self.bone_prior.project(np.concatenate([refined, fused[None]]), lengths)  # one call for all
+        return projected[:-1], projected[-1]
 
     def _model_rate(self, fps: float | None) -> float | None:
         """The rate to refine at when fps lies outside the trained range, else None (no resampling)."""
