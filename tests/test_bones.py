@@ -102,7 +102,9 @@ def test_streaming_updates_equal_one_offline_update():
 @pytest.mark.parametrize("skeleton", [H36M17, COCO17, LSP14])
 def test_every_3d_layout_pairs_its_bones(skeleton):
     prior = BoneLengthPrior(skeleton)
-    assert len(prior.bones) == skeleton.num_joints - 1
+    assert len(prior.bones) == skeleton.num_joints   # the tree's bones, then the hip width
+    assert sorted(prior.bones[-1]) == sorted(skeleton.left_right_pair("hip"))
+    assert prior.twin[-1] == len(prior.bones) - 1
     assert (prior.twin[prior.twin] == np.arange(len(prior.bones))).all()
     assert (prior.twin != np.arange(len(prior.bones))).sum() >= 8   # arms and legs have twins
 
