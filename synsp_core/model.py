@@ -7,8 +7,10 @@ Encoders -> Base Decoder (Eq. 2: Position and Acceleration branches) -> Refineme
 Normalization contract (stored with every checkpoint through SynSPConfig):
     the model takes poses in the data's units (mm for 3D, pixels for 2D), shaped (B, V, T, J*D).
     Inside, each window is centred on the mean root position over its frames and live views, and
-    divided by `norm_scale` (1000 for mm, i.e. metres inside). Outputs are mapped back to the
-    data's units. PSE and PQE see normalized coordinates.
+    divided by `norm_scale` (1000 for mm, i.e. metres inside). With `body_frame` (3D), it is also
+    rotated into the person's body frame (`body_frame_rotation`), so the data's own axes (world
+    z-up, camera y-down) and the person's heading do not matter. Outputs are mapped back to the
+    data's units and frame. PSE and PQE see normalized coordinates.
 
 Differences from the paper, on purpose (measured: with plain FC heads emitting poses or
 corrections, training on CPU stayed at the identity for epochs):
@@ -28,6 +30,8 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from synsp_core.skeletons import get_skeleton
 
 
 @dataclass
@@ -57,6 +61,11 @@ class SynSPConfig:
     skeleton: str = "h36m17"
     units: str = "mm"
     pqe_sigma: float = 1e-6              # sigma of Eq. 3
+    body_frame: bool = False             # 3D: rotate each window into the body frame (see above)
+
+    def __post_init__(self):
+        if self.body_frame and self.dims != 3:
+            raise ValueError("body_frame needs 3D poses (dims 3)")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -229,6 +238,29 @@ def pqe_matrix(quality: torch.Tensor) -> torch.Tensor:
     return eye[None, :, :, None] * quality[:, :, None, :]
 
 
+def body_frame_rotation(poses: torch.Tensor, view_mask: torch.Tensor, cfg: SynSPConfig) -> torch.Tensor:
+    """Rotation R (B, 3, 3) into the window's body frame; canonical = original @ R.T.
+
+    Rows of R: x from the right to the left hip, z from the hips' to the shoulders' mid-point made
+    orthogonal to x (the torso's up), y = z cross x. Both directions are means over the window's
+    frames and live views of poses (B, V, T, J*3), so one rotation serves the whole window. A
+    degenerate window (hips together, or torso along the hips) keeps the identity.
+    """
+    skeleton = get_skeleton(cfg.skeleton)
+    (l_hip, r_hip), (l_shoulder, r_shoulder) = (skeleton.left_right_pair(name) for name in ("hip", "shoulder"))
+    p = poses.unflatten(-1, (cfg.num_joints, 3))
+    w = view_mask[:, :, None, None].to(p.dtype)                                   # (B, V, 1, 1)
+    lateral = ((p[..., l_hip, :] - p[..., r_hip, :]) * w).sum(dim=(1, 2))         # (B, 3)
+    up = ((p[..., l_shoulder, :] + p[..., r_shoulder, :] - p[..., l_hip, :] - p[..., r_hip, :]) * w).sum(dim=(1, 2))
+    x = F.normalize(lateral, dim=-1, eps=1e-12)
+    z = up - (up * x).sum(dim=-1, keepdim=True) * x
+    ok = (lateral.norm(dim=-1) > 1e-6) & (z.norm(dim=-1) > 1e-6 * up.norm(dim=-1).clamp_min(1e-12))
+    z = F.normalize(z, dim=-1, eps=1e-12)
+    rotation = torch.stack([x, torch.linalg.cross(z, x), z], dim=1)              # (B, 3, 3)
+    eye = torch.eye(3, dtype=p.dtype, device=p.device).expand_as(rotation)
+    return torch.where(ok[:, None, None], rotation, eye)
+
+
 # ---------------------------------------------------------------------------------------------
 # The model
 # ---------------------------------------------------------------------------------------------
@@ -258,12 +290,18 @@ class SynSP(nn.Module):
         centre = (root * w).sum(dim=(1, 2)) / (w.sum(dim=(1, 2)) * root.shape[2])   # (B, D)
         return centre[:, None, None, None, :]
 
-    def normalize(self, poses: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
-        p = poses.unflatten(-1, (self.cfg.num_joints, self.cfg.dims))
-        return ((p - centre) / self.cfg.norm_scale).flatten(-2)
+    def normalize(self, poses: torch.Tensor, centre: torch.Tensor, rotation: torch.Tensor | None) -> torch.Tensor:
+        """Centred, scaled and (rotation (B, 3, 3), body frame) rotated: data -> model coordinates."""
+        p = (poses.unflatten(-1, (self.cfg.num_joints, self.cfg.dims)) - centre) / self.cfg.norm_scale
+        if rotation is not None:
+            p = p @ rotation.transpose(1, 2)[:, None, None]
+        return p.flatten(-2)
 
-    def denormalize(self, poses: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+    def denormalize(self, poses: torch.Tensor, centre: torch.Tensor, rotation: torch.Tensor | None) -> torch.Tensor:
+        """The inverse of `normalize`."""
         p = poses.unflatten(-1, (self.cfg.num_joints, self.cfg.dims))
+        if rotation is not None:
+            p = p @ rotation[:, None, None]
         return (p * self.cfg.norm_scale + centre).flatten(-2)
 
     # -- stages --------------------------------------------------------------------------------
@@ -295,7 +333,8 @@ class SynSP(nn.Module):
         raw = poses
         poses = torch.where(live, poses, torch.zeros((), dtype=poses.dtype, device=poses.device))
         centre = self.window_centre(poses, view_mask)
-        x = self.normalize(poses, centre)                                       # (B, V, T, J*D)
+        rotation = body_frame_rotation(poses, view_mask, c) if c.body_frame else None
+        x = self.normalize(poses, centre, rotation)                             # (B, V, T, J*D)
         token_mask = view_mask[:, :, None].expand(b, v, t).reshape(b, v * t)   # (B, V*T)
 
         # Embedding + temporal position encoding, shared by both encoders
@@ -334,5 +373,5 @@ class SynSP(nn.Module):
             refined = (p_pos + p_acc) / 2
 
         def out(p):
-            return torch.where(live, self.denormalize(p, centre), raw)
+            return torch.where(live, self.denormalize(p, centre, rotation), raw)
         return SynSPOutput(out(p_pos), out(p_acc), out(refined), quality)

@@ -55,6 +55,14 @@ class Skeleton:
         index = {n: i for i, n in enumerate(self.joint_names)}
         return tuple((i, index["r_" + n[2:]]) for i, n in enumerate(self.joint_names) if n.startswith("l_"))
 
+    def left_right_pair(self, name: str) -> tuple[int, int]:
+        """(left, right) indices of the joints 'l_<name>' and 'r_<name>', e.g. 'hip'."""
+        index = {n: i for i, n in enumerate(self.joint_names)}
+        try:
+            return index["l_" + name], index["r_" + name]
+        except KeyError:
+            raise ValueError(f"layout {self.name!r} has no l_{name} / r_{name} joints") from None
+
     @property
     def mirror_permutation(self) -> np.ndarray:
         """Joint order after swapping left and right: pose[..., perm, :] relabels a mirrored pose."""

@@ -26,7 +26,7 @@ from synsp_core.runtime import EagerBackend, create_backend
 from synsp_training.export import main as export_main
 
 TINY = SynSPConfig(d_model=32, n_heads=2, head_dim=16, d_ffn=32, n_local_layers=1, n_global_layers=1,
-                   n_base_shared_layers=1, n_refine_layers=1)
+                   n_base_shared_layers=1, n_refine_layers=1, body_frame=True)
 SHAPES = [(1, 1), (1, 4), (5, 3), (64, 2)]   # (batch, views): one artifact serves them all
 no_gpu_stack = pytest.mark.skipif(
     torch.cuda.is_available() or __import__("importlib").util.find_spec("torch_tensorrt") is not None,

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from synsp_core.model import (PoseMixingHead, SynSP, SynSPConfig, pose_quality_encoding,
+from synsp_core.model import (PoseMixingHead, SynSP, SynSPConfig, body_frame_rotation, pose_quality_encoding,
                               pose_similarity_encoding, pqe_matrix)
 from synsp_core.losses import synsp_loss
 
@@ -65,8 +65,66 @@ def test_translation_equivariance():
     torch.testing.assert_close(model(x + shift).refined, model(x).refined + shift, rtol=0, atol=1e-2)
 
 
-def test_masked_view_does_not_change_other_views():
-    model = tiny_model()
+def random_rotation(seed: int) -> torch.Tensor:
+    """A uniformly random 3D rotation (det +1), float32."""
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r))
+    return (q if torch.det(q) > 0 else -q).float()
+
+
+def standing_poses(batch: int, views: int, seed: int = 0) -> torch.Tensor:
+    """(B, V, 8, 51) noisy poses of a person standing in the H36M-17 layout, z up, mm."""
+    from synsp_core.skeletons import H36M17
+    g = torch.Generator().manual_seed(seed)
+    rest = torch.zeros(17, 3)
+    rest[[1, 4], 0] = torch.tensor([-130.0, 130.0])                    # hips at -x (right), +x (left)
+    rest[[2, 5], 2], rest[[3, 6], 2] = -450.0, -900.0                  # knees, ankles below the hips
+    rest[[2, 5, 3, 6], 0] = torch.tensor([-130.0, 130.0, -130.0, 130.0])
+    rest[7:11, 2] = torch.tensor([250.0, 500.0, 600.0, 700.0])         # spine .. head
+    rest[[11, 12, 13], 0], rest[[14, 15, 16], 0] = 180.0, -180.0       # left / right arm
+    rest[[11, 14], 2] = 480.0
+    rest[[12, 15], 2], rest[[13, 16], 2] = 200.0, -50.0
+    assert len(H36M17.joint_names) == len(rest)
+    return (rest + 30 * torch.randn(batch, views, 8, 17, 3, generator=g)).flatten(-2)
+
+
+def test_body_frame_rotation_is_a_rotation_onto_the_hips_and_torso():
+    cfg = SynSPConfig(**TINY, body_frame=True)
+    turn = random_rotation(0)
+    x = (standing_poses(4, 2).unflatten(-1, (17, 3)) @ turn.T).flatten(-2)
+    mask = torch.ones(4, 2, dtype=torch.bool)
+    rotation = body_frame_rotation(x, mask, cfg)
+    torch.testing.assert_close(rotation @ rotation.transpose(1, 2), torch.eye(3).expand(4, 3, 3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.det(rotation), torch.ones(4))
+    # the standing person was made with hips along +x and the torso up +z: R undoes `turn`, up to the noise
+    assert ((rotation @ turn - torch.eye(3)).abs() < 0.1).all()
+    # a degenerate window (every joint in one place) keeps the identity, without NaN
+    torch.testing.assert_close(body_frame_rotation(torch.zeros(1, 1, 8, 51), mask[:1, :1], cfg), torch.eye(3)[None])
+
+
+def test_body_frame_model_is_rotation_equivariant():
+    """With body_frame, any rotation of the input (not only about the vertical) rotates the output."""
+    x = standing_poses(2, 3, seed=1)
+    for body_frame in (True, False):
+        model = tiny_model(body_frame=body_frame)
+        turn = random_rotation(1)
+        turned = model((x.unflatten(-1, (17, 3)) @ turn.T).flatten(-2)).refined
+        expected = (model(x).refined.unflatten(-1, (17, 3)) @ turn.T).flatten(-2)
+        error = (turned - expected).abs().max()
+        if body_frame:
+            assert error < 0.05, error
+        else:   # control: without the body frame the model does depend on the data's axes
+            assert error > 1.0, error
+
+
+def test_body_frame_is_3d_only():
+    with pytest.raises(ValueError, match="3D"):
+        SynSPConfig(**TINY, dims=2, body_frame=True)
+
+
+@pytest.mark.parametrize("body_frame", [False, True])
+def test_masked_view_does_not_change_other_views(body_frame):
+    model = tiny_model(body_frame=body_frame)
     x = torch.randn(2, 4, 8, 51) * 100
     mask = torch.tensor([[True, False, True, True], [True, True, True, False]])
     out = model(x, mask)

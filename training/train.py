@@ -317,10 +317,10 @@ def main(argv: list[str] | None = None) -> dict:
     train_seqs, val_seqs = load_sequences(cfg)
     model = build_model(cfg, get_skeleton(train_seqs[0].skeleton)).to(device)
     if cfg.init_from:
-        info = read_checkpoint_info(cfg.init_from)
-        if info["config"] != model.cfg.to_dict():
-            raise ValueError(f"init_from {cfg.init_from}: its model config differs from this run's")
-        model.load_state_dict({k: v.float() for k, v in load_file(cfg.init_from).items()})
+        try:   # settings without weights (e.g. body_frame, dropout) may change; the weights' shapes may not
+            model.load_state_dict({k: v.float() for k, v in load_file(cfg.init_from).items()})
+        except RuntimeError as err:
+            raise ValueError(f"init_from {cfg.init_from}: its weights do not fit this run's model: {err}") from None
     mcfg = model.cfg
     data_dims = 2 if cfg.smoothnet_kind == "2D" else 3
     if cfg.smoothnet_dir and mcfg.dims != data_dims:
