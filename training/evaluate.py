@@ -33,7 +33,7 @@ import yaml
 
 from synsp_core.bones import BoneLengthPrior, bone_prior_for
 from synsp_core.checkpoint import load_checkpoint
-from synsp_core.errors import error_model_from_config
+from synsp_core.errors import error_model_from_config, rotation_matrix
 from synsp_core.filters import make_filter
 from synsp_core.metrics import METRIC_NAMES, evaluate_sequences
 from synsp_core.refiner import Refiner
@@ -149,6 +149,9 @@ def evaluate(args) -> list[dict]:
     fps = args.fps = args.fps or (test_seqs[0].fps if args.smoothnet_dir else 30.0)   # resolved for the title
     test = make_cases(test_seqs, fps, errors, args.views, args.seed)
     val = make_cases(val_seqs, fps, errors, args.views, args.seed + 1) if val_seqs else []
+    if args.rotate_x_deg:   # the same data in another frame: only frame-dependent methods change
+        turn = rotation_matrix(np.array([1.0, 0.0, 0.0]), np.radians(args.rotate_x_deg)).astype(np.float32)
+        test, val = ([Case(c.noisy @ turn.T, c.gt @ turn.T) for c in cases] for cases in (test, val))
 
     rows: list[tuple[str, list[np.ndarray], int]] = [("Input", [c.noisy[0] for c in test], 0)]
     prior = BoneLengthPrior(skeleton) if test[0].gt.shape[-1] == 3 else None
@@ -228,6 +231,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--errors", default="realistic", help="gaussian | uniform | realistic | detected")
     parser.add_argument("--error-param", nargs="*", default=[], help="error model overrides, e.g. std_mm=40")
     parser.add_argument("--views", type=int, default=1)
+    parser.add_argument("--rotate-x-deg", type=float, default=0.0,
+                        help="3D: rotate every pose about x first; 90 puts z-up data (CMU) in a y-down camera "
+                             "frame (Human3.6M's), 110 in that of a camera pitched 20 degrees down")
     parser.add_argument("--layout", default="", help="joint layout (default: the data's, e.g. lsp14 for 14 joints)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--synsp", default="", help="SynSP checkpoint")
@@ -238,6 +244,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     table = evaluate(args)
     data = args.smoothnet_dir or f"CMU {args.split} split"
     title = f"{data}, {args.errors} errors at {args.fps:g} fps, {args.views} view(s), seed {args.seed}"
+    if args.rotate_x_deg:
+        title += f", turned {args.rotate_x_deg:g} deg about x"
     unit = "px" if args.smoothnet_dir and args.kind == "2D" else "mm"
     print(write_outputs(table, args.out, title, unit))
     return table
