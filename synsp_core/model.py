@@ -19,7 +19,9 @@ corrections, training on CPU stayed at the identity for epochs):
   untrained model is close to the identity, and smoothing over time and robust fusion across
   views are directly representable;
 - the Refinement Decoder's query is the output of the 3 shared Base Decoder layers (Q^3), and
-  PSE II is computed on the mean of the two detached branches.
+  PSE II is computed on the mean of the two detached branches;
+- optional `body_frame` (3D): windows are rotated into the person's body frame first, so the
+  model never has to learn invariance to the data's axes (world or camera frame) and heading.
 """
 from __future__ import annotations
 
