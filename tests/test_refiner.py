@@ -128,3 +128,25 @@ def test_shipped_weights_improve_a_held_out_clip():
     _, fused = refiner.refine_views(noisy, fps=30.0)
     fused_m, mean_in = evaluate_sequence(fused, gt), evaluate_sequence(noisy.mean(axis=0), gt)
     assert fused_m["mpjpe"] < mean_in["mpjpe"] and fused_m["accel"] < 0.5 * mean_in["accel"]
+
+
+def test_shipped_weights_work_in_any_frame():
+    """The shipped model works in the person's body frame (`body_frame`): a clip expressed in a
+    camera's frame (y down, pitched 20 degrees) refines to the same poses, rotated."""
+    from importlib.resources import files
+
+    from synsp_core.errors import make_error_model, synthesize_views
+    from synsp_core.motion import resample
+
+    from synsp_core.checkpoint import DEFAULT_CHECKPOINT
+
+    assert read_checkpoint_info(DEFAULT_CHECKPOINT)["config"]["body_frame"]
+    with np.load(files("synsp_core") / "data" / "cmu_test_clips_120fps.npz") as clips:
+        gt = resample(clips["soccer_1"][:480], 120.0, 30.0).astype(np.float32)
+    noisy = synthesize_views(gt, 2, make_error_model("realistic"), 30.0, np.random.default_rng(1))
+    angle = np.deg2rad(110.0)
+    to_camera = np.array([[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]])
+    refiner = Refiner.from_pretrained(backend="cpu")
+    _, fused_up = refiner.refine_views(noisy, fps=30.0)
+    _, fused_camera = refiner.refine_views((noisy @ to_camera.T).astype(np.float32), fps=30.0)
+    np.testing.assert_allclose(fused_camera, fused_up @ to_camera.T, atol=0.05)   # mm
