@@ -13,6 +13,11 @@ message_filters' ApproximateTime policy, adapted to cameras that stop and come b
   are used. The frame is emitted as soon as every live view has a message within slop: with
   a slop below half the camera period (recommended) a view has at most one candidate, so this
   is also the set with the smallest spread, with no extra wait.
+- A lost message does not cost the other views their frame: when a live view's next message
+  follows a gap in its own stream (an interval over GAP_FACTOR times its median interval) and
+  its rhythm had a message within slop of the earliest pending frame, that frame goes out
+  without it (counted per view in `missed`). A slower camera has no gaps in its own rhythm, so
+  views at different rates still sync at the slower one.
 - `SyncedFrame.stamp_s` is the pivot's stamp: an actual capture stamp of a member (the latest
   first-pending capture among the live views). Emitted stamps strictly increase.
 - Liveness is measured on the message-time axis: a view is live while its last stamp is
@@ -28,7 +33,7 @@ message_filters' ApproximateTime policy, adapted to cameras that stop and come b
   its own per-view buffers when `frame.epoch` changes.
 
 Every received message ends up in exactly one counter (per view, `counters`) or is still
-pending: received = matched + all dropped_* + pending_counts().
+pending: received = matched + all dropped_* + pending_counts(). `missed` counts frames.
 """
 from __future__ import annotations
 
@@ -49,7 +54,11 @@ COUNTER_NAMES = (
     "dropped_queue_full",    # oldest message pushed out of a full queue
     "dropped_unmatched",     # no frame could include it (e.g. a 30 fps view matched to a 15 fps one)
     "dropped_reset",         # pending when a backwards jump reset the synchronizer
+    "missed",                # frames, not messages: emitted without this view while it was live
 )
+GAP_FACTOR = 1.5        # an interval over 1.5 x a view's median interval means it lost a message
+RHYTHM_INTERVALS = 15   # recent intervals per view for its median
+
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,8 @@ class ViewSynchronizer:
     def _clear(self):
         """Forget all pending state (queues, stamps, liveness); cumulative counters stay."""
         views = range(self.num_views)
-        self._queues = [deque() for _ in views]        # (stamp_s, payload), increasing stamps
+        self._queues = [deque() for _ in views]        # (stamp_s, payload, gap_start_s), increasing stamps
+        self._intervals = [deque(maxlen=RHYTHM_INTERVALS) for _ in views]  # recent in-order intervals, s
         self._last_stamp = [None for _ in views]       # newest in-order stamp per view, s
         self._last_arrival = [None for _ in views]     # now_s when that message arrived
         self._epoch_start_stamp = None                 # first stamp since start/reset
@@ -143,6 +153,12 @@ class ViewSynchronizer:
         elif last is not None and stamp_s < last:
             counts["dropped_out_of_order"][view] += 1
         else:
+            gap_start = None  # the view's previous stamp, when a message or more went missing since
+            if last is not None:
+                period = self._period(view)
+                if period is not None and stamp_s - last > GAP_FACTOR * period:
+                    gap_start = last
+                self._intervals[view].append(stamp_s - last)
             self._last_stamp[view] = stamp_s
             self._last_arrival[view] = now_s
             if self._epoch_start_stamp is None:
@@ -152,7 +168,7 @@ class ViewSynchronizer:
                 counts["dropped_late"][view] += 1
             else:
                 queue = self._queues[view]
-                queue.append((stamp_s, payload))
+                queue.append((stamp_s, payload, gap_start))
                 if len(queue) > self.queue_size:
                     queue.popleft()
                     counts["dropped_queue_full"][view] += 1
@@ -210,12 +226,13 @@ class ViewSynchronizer:
             required = [] if final else [view for view in range(self.num_views) if live[view]]
             ready = [view for view in required if queues[view]]
             if ready:
-                # No frame can start before the newest head of the views every frame needs.
-                pivot = max(heads[view] for view in ready)
+                # No frame can start before the newest head of the views every frame needs,
+                # unless the views ahead lost their message for an earlier frame.
+                pivot = self._pivot(ready, heads)
             else:
                 # Nobody to wait for: start from the oldest message, take the newest within slop.
                 earliest = min(head for head in heads if head is not None)
-                pivot = max(stamp for queue in queues for stamp, _ in queue if stamp <= earliest + self.slop_s)
+                pivot = max(entry[0] for queue in queues for entry in queue if entry[0] <= earliest + self.slop_s)
             if self._drop_older_than(pivot - self.slop_s, "dropped_unmatched"):
                 continue  # heads changed, so may the pivot
             waiting = len(ready) < len(required)
@@ -227,6 +244,33 @@ class ViewSynchronizer:
                 self._counters["dropped_late"][earliest_view] += 1
                 continue
             frames.append(self._pop_frame(pivot))
+            for view in required:
+                if not frames[-1].live[view]:
+                    self._counters["missed"][view] += 1
+
+    def _period(self, view: int) -> float | None:
+        """The view's median interval between messages, s (None until it has sent 4)."""
+        intervals = self._intervals[view]
+        return sorted(intervals)[len(intervals) // 2] if len(intervals) >= 3 else None
+
+    def _pivot(self, ready: list[int], heads: list) -> float:
+        """The newest head of the `ready` views; or the newest within slop of the earliest head,
+        when every view beyond that lost its message for the earliest frame."""
+        earliest = min(heads[view] for view in ready)
+        limit = earliest + self.slop_s
+        if all(heads[view] <= limit or self._lost_at(view, earliest) for view in ready):
+            return max(heads[view] for view in ready if heads[view] <= limit)
+        return max(heads[view] for view in ready)
+
+    def _lost_at(self, view: int, stamp_s: float) -> bool:
+        """Did `view` lose its message for a frame at `stamp_s`? Its head follows a gap that began
+        before that frame, and its own rhythm (median interval) had a message within slop of it."""
+        gap_start = self._queues[view][0][2]
+        if gap_start is None or gap_start >= stamp_s - self.slop_s:
+            return False
+        period = self._period(view)
+        elapsed = stamp_s - gap_start
+        return abs(elapsed - round(elapsed / period) * period) <= self.slop_s
 
     def _drop_older_than(self, limit_s: float, counter: str) -> bool:
         dropped = False
@@ -243,7 +287,7 @@ class ViewSynchronizer:
         chosen = []  # per view: queue index of the member, or None
         for queue in self._queues:
             best, best_distance = None, math.inf
-            for index, (stamp, _) in enumerate(queue):
+            for index, (stamp, *_) in enumerate(queue):
                 if stamp > pivot + slop:
                     break
                 distance = abs(stamp - pivot)
@@ -266,7 +310,7 @@ class ViewSynchronizer:
             for _ in range(index):
                 queue.popleft()
             self._counters["dropped_unmatched"][view] += index
-            stamp, payload = queue.popleft()
+            stamp, payload, _ = queue.popleft()
             self._counters["matched"][view] += 1
             payloads.append(payload)
             stamps.append(stamp)

@@ -140,9 +140,11 @@ def test_reordered_messages_are_counted_out_of_order():
     messages[four], messages[five] = messages[five], messages[four]
     sync = ViewSynchronizer(2, slop_s=0.01)
     frames = feed(sync, messages)
-    assert [frame_indices(f) for f in frames] == [[k, k] for k in range(10) if k != 4]
+    # View 1's frame 4 came after its frame 5: too late, so frame 4 goes out without view 1.
+    assert [frame_indices(f) for f in frames] == [[k, k] if k != 4 else [4, None] for k in range(10)]
     assert sync.counters["dropped_out_of_order"].tolist() == [0, 1]
-    assert sync.counters["dropped_unmatched"].tolist() == [1, 0]  # view 0's frame 4 has no partner
+    assert sync.counters["dropped_unmatched"].tolist() == [0, 0]
+    assert sync.counters["missed"].tolist() == [0, 1]
     check_invariants(sync, frames)
 
 
@@ -231,6 +233,35 @@ def test_cameras_at_different_rates_sync_at_the_slower_rate():
     frames = feed(sync, messages)
     assert [frame_indices(f) for f in frames] == [[k, k] for k in range(0, 60, 2)]
     assert sync.counters["dropped_unmatched"].tolist() == [29, 0]  # view 0's last odd one is pending
+    check_invariants(sync, frames)
+
+
+def test_lost_message_costs_only_its_own_view():
+    # View 2 loses frames 10 and 11 (its next message follows a gap in its own 30 fps rhythm):
+    # those frames still go out with the other three views, not dropped.
+    messages = [m for m in rounds(30, range(4)) if not (m[0] == 2 and m[2][1] in (10, 11))]
+    sync = ViewSynchronizer(4, slop_s=0.01)
+    frames = feed(sync, messages)
+    assert [frame_indices(f) for f in frames] == [
+        [k, k, None, k] if k in (10, 11) else [k] * 4 for k in range(30)]
+    assert sync.counters["missed"].tolist() == [0, 0, 2, 0]
+    assert sum(sync.counters[name].sum() for name in COUNTER_NAMES if name.startswith("dropped_")) == 0
+    check_invariants(sync, frames)
+
+
+def test_lost_messages_at_random_with_jitter_and_reordered_arrivals():
+    rng = np.random.default_rng(7)
+    num_frames, num_views, slop = 300, 4, 0.01
+    stamps = np.arange(num_frames)[:, None] * PERIOD + rng.uniform(-0.003, 0.003, (num_frames, num_views))
+    sent = rng.random(stamps.shape) > 0.1
+    sent[:5] = True   # a view's rhythm is known after its first 4 messages
+    arrival = stamps + rng.uniform(0.0, 0.02, stamps.shape)
+    order = sorted((kv for kv in np.ndindex(num_frames, num_views) if sent[kv]), key=lambda kv: arrival[kv])
+    sync = ViewSynchronizer(num_views, slop_s=slop)
+    frames = feed(sync, [(v, stamps[k, v], (v, k)) for k, v in order]) + sync.flush()
+    expected = [[k if sent[k, v] else None for v in range(num_views)] for k in range(num_frames) if sent[k].any()]
+    assert [frame_indices(f) for f in frames] == expected
+    assert sum(sync.counters[name].sum() for name in COUNTER_NAMES if name.startswith("dropped_")) == 0
     check_invariants(sync, frames)
 
 
