@@ -64,6 +64,13 @@ def test_fine_tuning_may_change_settings_but_not_weight_shapes(cmu_dir, tmp_path
         assert torch.equal(weight, tuned.state_dict()[name]), name
     with pytest.raises(ValueError, match="do not fit"):
         train.main([*config, *overrides(cmu_dir, tmp_path / "bad", "epochs=1", start, "model_config.d_model=32")])
+    # Tab. 5 ablation: the refinement stage switched off keeps every other weight
+    train.main([*config, *overrides(cmu_dir, tmp_path / "no_refine", "epochs=1", "lr=0", start,
+                                    "model_config.use_refinement=false")])
+    ablated = load_checkpoint(tmp_path / "no_refine" / "last.safetensors")
+    assert not hasattr(ablated, "refine_decoder")
+    for name, weight in ablated.state_dict().items():
+        assert torch.equal(weight, base.state_dict()[name]), name
 
 
 def test_segments_split_into_their_stride1_windows_and_merge_by_swaa():

@@ -297,6 +297,22 @@ def plot_example(model, sampler: WindowSampler, device, path: Path):
     return fig
 
 
+def load_init_weights(model: torch.nn.Module, path: str) -> None:
+    """Start from another run's weights. Settings without weights (body_frame, dropout) may change,
+    and a part switched off here (use_refinement: false, a Tab. 5 ablation) leaves its weights
+    out; every weight of this model must be there, with its shape."""
+    state = {k: v.float() for k, v in load_file(path).items()}
+    own = model.state_dict()
+    left_out = sorted(state.keys() - own.keys())
+    try:
+        model.load_state_dict({k: v for k, v in state.items() if k in own})
+    except RuntimeError as err:
+        raise ValueError(f"init_from {path}: its weights do not fit this run's model: {err}") from None
+    if left_out:
+        print(f"init_from {path}: left out {len(left_out)} tensors this model has no part for "
+              f"({', '.join(sorted({k.split('.')[0] for k in left_out}))})", flush=True)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="experiment YAML (training/configs/*.yaml)")
@@ -317,10 +333,7 @@ def main(argv: list[str] | None = None) -> dict:
     train_seqs, val_seqs = load_sequences(cfg)
     model = build_model(cfg, get_skeleton(train_seqs[0].skeleton)).to(device)
     if cfg.init_from:
-        try:   # settings without weights (e.g. body_frame, dropout) may change; the weights' shapes may not
-            model.load_state_dict({k: v.float() for k, v in load_file(cfg.init_from).items()})
-        except RuntimeError as err:
-            raise ValueError(f"init_from {cfg.init_from}: its weights do not fit this run's model: {err}") from None
+        load_init_weights(model, cfg.init_from)
     mcfg = model.cfg
     data_dims = 2 if cfg.smoothnet_kind == "2D" else 3
     if cfg.smoothnet_dir and mcfg.dims != data_dims:
