@@ -60,7 +60,6 @@ GAP_FACTOR = 1.5        # an interval over 1.5 x a view's median interval means 
 RHYTHM_INTERVALS = 15   # recent intervals per view for its median
 
 
-
 @dataclass(frozen=True)
 class SyncedFrame:
     """One synchronized frame: per-view payloads and stamps (None = view missing)."""
