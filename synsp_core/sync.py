@@ -14,10 +14,10 @@ message_filters' ApproximateTime policy, adapted to cameras that stop and come b
   a slop below half the camera period (recommended) a view has at most one candidate, so this
   is also the set with the smallest spread, with no extra wait.
 - A lost message does not cost the other views their frame: when a live view's next message
-  follows a gap in its own stream (an interval over GAP_FACTOR times its median interval) and
-  its rhythm had a message within slop of the earliest pending frame, that frame goes out
-  without it (counted per view in `missed`). A slower camera has no gaps in its own rhythm, so
-  views at different rates still sync at the slower one.
+  follows a gap in its own stream (an interval over GAP_FACTOR times its median interval) that
+  spans the earliest pending frame, that frame goes out without it (counted per view in
+  `missed`). A slower camera has no gaps in its own stream, so views at different rates still
+  sync at the slower one (except in such a gap, where the faster views' frames go out).
 - `SyncedFrame.stamp_s` is the pivot's stamp: an actual capture stamp of a member (the latest
   first-pending capture among the live views). Emitted stamps strictly increase.
 - Liveness is measured on the message-time axis: a view is live while its last stamp is
@@ -254,22 +254,19 @@ class ViewSynchronizer:
 
     def _pivot(self, ready: list[int], heads: list) -> float:
         """The newest head of the `ready` views; or the newest within slop of the earliest head,
-        when every view beyond that lost its message for the earliest frame."""
-        earliest = min(heads[view] for view in ready)
-        limit = earliest + self.slop_s
-        if all(heads[view] <= limit or self._lost_at(view, earliest) for view in ready):
-            return max(heads[view] for view in ready if heads[view] <= limit)
+        when every view beyond that lost its message for the frame of those heads."""
+        limit = min(heads[view] for view in ready) + self.slop_s
+        members = [heads[view] for view in ready if heads[view] <= limit]
+        frame_stamp = sum(members) / len(members)   # the mean: less stamp jitter than any one member
+        if all(heads[view] <= limit or self._lost_at(view, frame_stamp) for view in ready):
+            return max(members)
         return max(heads[view] for view in ready)
 
     def _lost_at(self, view: int, stamp_s: float) -> bool:
-        """Did `view` lose its message for a frame at `stamp_s`? Its head follows a gap that began
-        before that frame, and its own rhythm (median interval) had a message within slop of it."""
+        """Did `view` lose its message for a frame at `stamp_s`? Its head follows a gap in its own
+        stream that spans the frame (the caller knows the head lies beyond it)."""
         gap_start = self._queues[view][0][2]
-        if gap_start is None or gap_start >= stamp_s - self.slop_s:
-            return False
-        period = self._period(view)
-        elapsed = stamp_s - gap_start
-        return abs(elapsed - round(elapsed / period) * period) <= self.slop_s
+        return gap_start is not None and gap_start < stamp_s - self.slop_s
 
     def _drop_older_than(self, limit_s: float, counter: str) -> bool:
         dropped = False
