@@ -135,10 +135,9 @@ def test_shipped_weights_work_in_any_frame():
     camera's frame (y down, pitched 20 degrees) refines to the same poses, rotated."""
     from importlib.resources import files
 
+    from synsp_core.checkpoint import DEFAULT_CHECKPOINT
     from synsp_core.errors import make_error_model, synthesize_views
     from synsp_core.motion import resample
-
-    from synsp_core.checkpoint import DEFAULT_CHECKPOINT
 
     assert read_checkpoint_info(DEFAULT_CHECKPOINT)["config"]["body_frame"]
     with np.load(files("synsp_core") / "data" / "cmu_test_clips_120fps.npz") as clips:
