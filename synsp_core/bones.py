@@ -16,8 +16,9 @@ pelvis is rigid, whether or not the layout's tree links the hips; CMU validation
 
 Measured on the CMU validation takes (`python training/evaluate.py --cmu-dir ../shared/data/cmu
 --fps 30 --views 4 --split val --synsp synsp_core/weights/synsp_h36m17_3d.safetensors`, realistic
-errors): 4 views fused 19.90 -> 17.21 mm MPJPE, one view 37.23 -> 32.42, Accel lower in both.
-Settings chosen there (development runs, error draws 0 and 1): 5 sweeps as good as 10, a
+errors; shipped weights of 2026-12-01): 4 views fused 19.27 -> 16.08 mm MPJPE, one view
+35.52 -> 29.62, Accel lower in both. Settings chosen there with the previous weights
+(development runs, error draws 0 and 1): 5 sweeps as good as 10, a
 30-60 s horizon as good as an unbounded one (10 s: slightly worse), left/right averaging and a
 moving root better; the true lengths would give 15.8 mm for 4 views. 3D only: in 2D, bone lengths change with foreshortening.
 A stream restart (gap, backwards stamp) starts a new estimate: it may be another person.
