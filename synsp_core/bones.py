@@ -3,7 +3,7 @@
 After SWAA, every output pose (the fused pose and each view's) is projected onto a running
 estimate of the person's bone lengths, offline (Refiner) and online (StreamingRefiner) alike.
 The constrained joint pairs are the layout's bones and the hip width (left to right hip: the
-pelvis is rigid, whether or not the layout's tree links the hips; CMU validation takes: 4 views
+pelvis is rigid, whether or not the layout's tree links the hips; CMU validation takes, previous weights: 4 views
 17.21 -> 17.20 mm, 18.10 -> 17.98 on a second error draw, one view 32.42 -> 32.13).
 
 - estimate: per bone, the mean length of the fused output so far, an exponential average over
