@@ -2,7 +2,8 @@
 
 A checkpoint `NAME.safetensors` has `NAME.json` next to it:
     {"model": "synsp" | "smoothnet", "config": {...}, "meta": {...free-form: data, errors, metrics}}
-Loading accepts only that pair; any other file type is refused before it is read.
+Loading accepts only that pair; any other file type is refused before it is read, and every
+weight must be floating point and finite (a NaN weight would otherwise turn every output NaN).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from synsp_core.model import SynSP, SynSPConfig
@@ -55,7 +57,27 @@ def read_checkpoint_info(path: str | Path) -> dict:
     cfg_file = config_path(path)
     if not cfg_file.is_file():
         raise FileNotFoundError(f"checkpoint config not found: {cfg_file} (expected beside {path.name})")
-    return json.loads(cfg_file.read_text())
+    try:
+        return json.loads(cfg_file.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{cfg_file}: not valid JSON ({err})") from None
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """NAME.safetensors as float32 tensors. A file safetensors cannot read, or a weight that is not
+    floating point (e.g. int32) or not finite in float32, is a ValueError naming file and tensor."""
+    try:
+        state = load_file(str(path))
+    except SafetensorError as err:
+        raise ValueError(f"{path}: not a readable safetensors file ({err})") from None
+    weights = {}
+    for name, tensor in state.items():
+        if not tensor.is_floating_point():
+            raise ValueError(f"{path}: weight {name!r} is {tensor.dtype}, not floating point")
+        weights[name] = tensor.float()
+        if not torch.isfinite(weights[name]).all():
+            raise ValueError(f"{path}: weight {name!r} holds NaN or inf (in float32)")
+    return weights
 
 
 def load_checkpoint(path: str | Path | None = None, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -70,8 +92,10 @@ def load_checkpoint(path: str | Path | None = None, device: str | torch.device =
         raise ValueError(f"{config_path(path)}: unknown model kind {info.get('model')!r}")
     cls, cfg_cls = registry[info["model"]]
     model = cls(cfg_cls.from_dict(info["config"]))
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(load_weights(path), strict=False)
+    except RuntimeError as err:   # a weight's shape differs from the config's
+        raise ValueError(f"{path}: weights do not match the config: {err}") from None
     if missing or unexpected:
         raise ValueError(f"{path}: weights do not match the config "
                          f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
