@@ -150,9 +150,14 @@ def export_refine_module(module: RefineModule, views: int | None = None,
 # Names, hashes, sidecars
 # ---------------------------------------------------------------------------------------------
 
-def cache_dir() -> Path:
-    """Where builds go by default: $SYNSP_CACHE_DIR, else ~/.cache/synsp_ros."""
-    return Path(os.environ.get("SYNSP_CACHE_DIR") or Path.home() / ".cache" / "synsp_ros")
+def cache_dir(create: bool = False) -> Path:
+    """Where builds go by default: $SYNSP_CACHE_DIR, else ~/.cache/synsp_ros. create: make it when
+    missing, private to the user (mode 0700): an artifact's sidecar hash proves integrity, not
+    origin, so whoever can write this folder can make the runtime load native code."""
+    path = Path(os.environ.get("SYNSP_CACHE_DIR") or Path.home() / ".cache" / "synsp_ros")
+    if create:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
 
 
 def file_sha256(path: str | Path) -> str:
@@ -389,7 +394,7 @@ def build_exported(checkpoint: str | Path | None = None, out: str | Path | None 
     reference = RefineModule(load_checkpoint(checkpoint))
     program = program or export_refine_module(reference)
     verification = verify(program.module(), reference, dynamic_shapes_to_verify(reference.config), "fp32")
-    path = Path(out) if out else cache_dir() / artifact_filename(checkpoint, "exported")
+    path = Path(out) if out else cache_dir(create=True) / artifact_filename(checkpoint, "exported")
     info = artifact_info(checkpoint, "exported", "fp32", "cpu", views=None, batch=[1, None],
                          verification=vars(verification))
     tmp = temporary_path(path)
@@ -411,7 +416,7 @@ def build_aoti(checkpoint: str | Path | None = None, out: str | Path | None = No
     checkpoint = resolve_checkpoint(checkpoint)
     reference = RefineModule(load_checkpoint(checkpoint))
     program = program or export_refine_module(reference)
-    path = Path(out) if out else cache_dir() / artifact_filename(checkpoint, "aoti-cpu")
+    path = Path(out) if out else cache_dir(create=True) / artifact_filename(checkpoint, "aoti-cpu")
     tmp = temporary_path(path)
     log.info("compiling the AOTInductor package %s (minutes on a small CPU)", path)
     try:
@@ -485,7 +490,8 @@ def build_tensorrt(checkpoint: str | Path | None = None, precision: str = "fp32"
     engine = torch_tensorrt.dynamo.compile(program, inputs, min_block_size=1, disable_tf32=True)
     shapes = [(b, views) for b in sorted({min_batch, opt_batch, max_batch})]
     verification = verify(engine, RefineModule(model.to(device)), shapes, precision, device)
-    path = Path(out) if out else cache_dir() / artifact_filename(checkpoint, artifact_tag("tensorrt", precision, device))
+    path = Path(out) if out else cache_dir(create=True) / artifact_filename(
+        checkpoint, artifact_tag("tensorrt", precision, device))
     info = artifact_info(checkpoint, "tensorrt", precision, "cuda", views=views,
                          batch=[min_batch, opt_batch, max_batch], gpu=gpu_tag(device),
                          torch_tensorrt=installed_version("torch_tensorrt"), verification=vars(verification))
