@@ -22,7 +22,7 @@ import synsp_core
 from synsp_core.errors import make_error_model, synthesize_views
 from synsp_core.motion import resample
 from synsp_ros.conversions import mm_to_pose_array, ns_to_stamp
-from synsp_ros.node_utils import describe, run_node
+from synsp_ros.node_utils import describe, run_node, usage
 
 BUNDLED_CLIPS = Path(synsp_core.__file__).resolve().parent / "data" / "cmu_test_clips_120fps.npz"
 
@@ -121,8 +121,15 @@ class ReplayNode(Node):
         self.frame += 1
 
 
+TOPICS = [
+    ("<topic_prefix>_<i>/skeleton  (geometry_msgs/PoseArray)", "camera i: the clip with synthetic estimator errors"),
+    ("~/ground_truth  (geometry_msgs/PoseArray)", "the clean clip, stamped with the un-jittered capture time"),
+]
+HELP = usage("replay_node", __doc__.split("\n\n")[0], TOPICS, PARAMETERS)
+
+
 def main(args=None) -> int:
-    return run_node(ReplayNode, "replay_node", args)
+    return run_node(ReplayNode, "replay_node", args, HELP)
 
 
 if __name__ == "__main__":
