@@ -2,13 +2,18 @@
 
 Inputs: one geometry_msgs/PoseArray per camera (`input_topics`): header.stamp = capture time,
 poses[j].position = joint j (layout `layout`) in metres, in the common frame `frame_id`.
-Each message is validated, converted to mm, synchronized across cameras (synsp_core.sync),
-refined online (synsp_core.streaming) and published with its original capture stamp on
-~/refined (fused), ~/refined/view_<i> (optional), ~/markers, ~/quality and /diagnostics.
-See docs/ros.md for the contract, parameters and QoS.
+Each message is validated, converted to mm, checked against the other cameras' clocks
+(synsp_core.clock_check) and for plausible joints (synsp_core.gate), synchronized across cameras
+(synsp_core.sync), refined online (synsp_core.streaming) and published with its original capture
+stamp on ~/refined (fused), ~/refined/view_<i> (optional), ~/markers, ~/quality and /diagnostics.
+No message stops the node: whatever a callback cannot handle is logged, counted and skipped.
+See docs/ros.md for the contract, parameters and QoS (`refine_node --help` lists them too).
 """
 from __future__ import annotations
 
+import copy
+import inspect
+import subprocess
 import sys
 import time
 from collections import deque
@@ -17,26 +22,33 @@ import numpy as np
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PoseArray
-from rcl_interfaces.msg import ParameterType, SetParametersResult
+from rcl_interfaces.msg import IntegerRange, ParameterType, SetParametersResult
 from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSHistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from std_msgs.msg import ColorRGBA, Float32MultiArray, MultiArrayDimension
 from visualization_msgs.msg import Marker, MarkerArray
 
+from synsp_core.artifacts import find_artifact, resolve_checkpoint
 from synsp_core.bones import bone_prior_for
 from synsp_core.checkpoint import DEFAULT_CHECKPOINT
-from synsp_core.runtime import create_backend
+from synsp_core.clock_check import ClockCheck
+from synsp_core.gate import REASONS as GATE_REASONS
+from synsp_core.gate import PlausibilityGate
+from synsp_core.runtime import AOTIBackend, EagerBackend, create_backend
 from synsp_core.skeletons import SKELETONS, get_skeleton
 from synsp_core.streaming import RefinedFrame, StreamingRefiner
 from synsp_core.sync import ViewSynchronizer
 from synsp_ros.conversions import MalformedMessage, mm_to_pose_array, parse_pose_array, stamp_to_seconds
-from synsp_ros.node_utils import describe, run_node
+from synsp_ros.node_utils import describe, run_node, usage
 
 MAX_VIEWS = 8
 BACKENDS = ("auto", "tensorrt", "cuda", "cpu")
 INPUT_QOS = ("sensor_data", "reliable")
-INVALID_REASONS = ("empty", "joint_count", "nonfinite", "frame_id", "malformed")
+# messages skipped, per camera: unreadable, wrong frame or joint count, joints failing the gate
+# while the refiner cannot take missing joints, or an error the callback caught
+INVALID_REASONS = ("empty", "joint_count", "nonfinite", "implausible", "frame_id", "malformed", "error")
+WARN_PERIOD_S = 5.0     # per camera and reason: at most one warning about skipped messages this often
 OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATENCY_SAMPLES = 1000  # recent frames behind the latency percentiles
 
@@ -53,10 +65,14 @@ PARAMETERS = {
         _T.PARAMETER_STRING, f"path to a .safetensors checkpoint; '' = the shipped weights ({DEFAULT_CHECKPOINT.name})")),
     "backend": ("auto", describe(
         _T.PARAMETER_STRING, f"inference backend, one of {BACKENDS}; 'auto' picks the fastest available")),
+    "aoti_build": (True, describe(
+        _T.PARAMETER_BOOL, "with backend 'auto' on a CPU and no AOTInductor package for the checkpoint: build "
+        "one in a background process (minutes, cached) and switch to it when it is verified; the node runs "
+        "eager PyTorch meanwhile")),
     "emit_delay": (7, describe(
         _T.PARAMETER_INTEGER, "frames a frame waits for later windows before it is published: "
         "0 = causal (lowest latency) .. window-1 = full sliding-window average (best quality); "
-        "changeable at run time", read_only=False, int_range=(0, 255))),
+        "changeable at run time", read_only=False)),   # range 0..window-1, set when declared
     "bone_lengths": (True, describe(
         _T.PARAMETER_BOOL, "project every output pose onto a running estimate of the person's bone lengths "
         "(3D only; see synsp_core/bones.py)")),
@@ -66,15 +82,21 @@ PARAMETERS = {
     "sync_slop": (0.015, describe(
         _T.PARAMETER_DOUBLE, "s, largest stamp difference between the views of one frame "
         "(keep below half the camera period)", float_range=(0.0, 1.0))),
-    "sync_queue_size": (10, describe(
-        _T.PARAMETER_INTEGER, "messages queued per camera while waiting for the other views", int_range=(1, 1000))),
+    "sync_queue_size": (17, describe(
+        _T.PARAMETER_INTEGER, "messages queued per camera while waiting for the other views, and the depth of "
+        "each camera subscription; at least rate x view_timeout + 2 (17 at 30 fps, 0.5 s) loses no message "
+        "while a camera times out or the node falls behind", int_range=(1, 1000))),
     "view_timeout": (0.5, describe(
         _T.PARAMETER_DOUBLE, "s, a camera silent this long is dropped from the model until it sends again",
         float_range=(0.01, 60.0))),
+    "max_clock_skew": (1.0, describe(
+        _T.PARAMETER_DOUBLE, "s, a camera whose stamps (relative to their arrival) disagree with the other "
+        "cameras' by more than this is isolated: its messages are dropped and counted", float_range=(0.01, 1e6))),
     "frame_id": ("world", describe(
         _T.PARAMETER_STRING, "common frame of all input skeletons; messages in another frame are skipped")),
     "input_qos": ("sensor_data", describe(
-        _T.PARAMETER_STRING, f"input subscription QoS, one of {INPUT_QOS} (sensor_data = best effort, depth 5)")),
+        _T.PARAMETER_STRING, f"input subscription QoS, one of {INPUT_QOS} (sensor_data = best effort; "
+        "depth sync_queue_size either way)")),
     "publish_per_view": (False, describe(
         _T.PARAMETER_BOOL, "also publish each view's refined skeleton on ~/refined/view_<i>")),
     "diagnostics_period": (1.0, describe(
@@ -92,8 +114,9 @@ def check_choice(name: str, value, choices) -> str | None:
     return None if value in choices else f"{name} must be one of {list(choices)}, got {value!r}"
 
 
-def validate_parameter(name: str, value, window: int | None) -> str | None:
-    """Why a parameter value is invalid, or None. Ranges are checked by rclpy from the descriptors."""
+def validate_parameter(name: str, value) -> str | None:
+    """Why a parameter value is invalid, or None. Ranges (emit_delay's: 0..window-1) are checked by
+    rclpy from the descriptors."""
     if name == "input_topics":
         if not 1 <= len(value) <= MAX_VIEWS:
             return f"input_topics must list 1 to {MAX_VIEWS} topics, got {len(value)}"
@@ -107,8 +130,6 @@ def validate_parameter(name: str, value, window: int | None) -> str | None:
         return check_choice(name, value, INPUT_QOS)
     elif name == "frame_id" and not value:
         return "frame_id must not be empty"
-    elif name == "emit_delay" and window is not None and not 0 <= value <= window - 1:
-        return f"emit_delay must be in [0, window-1 = {window - 1}] frames, got {value}"
     return None
 
 
@@ -125,12 +146,44 @@ class LatencyLog:
         return float(np.percentile(self.samples, q) * 1e3) if self.samples else float("nan")
 
 
+def takes_missing_joints() -> bool:
+    """Whether this StreamingRefiner takes NaN joints (= missing) in push(): the version that does
+    has a `confidences` argument; the older one refuses NaN, so gated joints drop their message."""
+    return "confidences" in inspect.signature(StreamingRefiner.push).parameters
+
+
+class AotiBuild:
+    """`build_aoti(checkpoint)` in a background process at low priority; the node polls it."""
+
+    def __init__(self, checkpoint):
+        code = "import sys; from synsp_core.artifacts import build_aoti; build_aoti(sys.argv[1])"
+        self.checkpoint = checkpoint
+        self.process = subprocess.Popen(["nice", "-n", "10", sys.executable, "-c", code, str(checkpoint)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def result(self):
+        """None while it runs; then (artifact path or None, error text)."""
+        if self.process.poll() is None:
+            return None
+        error = self.process.stderr.read().strip().splitlines()
+        return find_artifact(self.checkpoint, "aoti-cpu"), (error[-1] if error else f"exit {self.process.returncode}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait()
+
+
 class RefineNode(Node):
     def __init__(self, **kwargs):
         super().__init__("refine_node", **kwargs)
         self.refiner: StreamingRefiner | None = None
         self.add_on_set_parameters_callback(self.on_set_parameters)
         for name, (default, descriptor) in PARAMETERS.items():
+            if name == "emit_delay":   # its range depends on the window, declared before it
+                descriptor = copy.deepcopy(descriptor)
+                descriptor.integer_range = [IntegerRange(from_value=0, step=1,
+                                                         to_value=self.get_parameter("window").value - 1)]
             self.declare_parameter(name, default, descriptor)
         p = {name: self.get_parameter(name).value for name in PARAMETERS}
         self.topics = list(p["input_topics"])
@@ -141,21 +194,31 @@ class RefineNode(Node):
         if p["torch_threads"] > 0:
             torch.set_num_threads(p["torch_threads"])
 
+        self.aoti_build: AotiBuild | None = None
         self.backend = self.load_backend(p)
         self.sync = ViewSynchronizer(self.num_views, p["sync_slop"], p["sync_queue_size"], p["view_timeout"])
         bone_prior = bone_prior_for(self.backend.config, p["bone_lengths"], p["bone_length_horizon"])
         self.refiner = StreamingRefiner(self.backend, self.num_views, p["emit_delay"], max_gap_s=p["view_timeout"],
                                         bone_prior=bone_prior)
+        self.clock_check = ClockCheck(self.num_views, p["max_clock_skew"], fresh_s=p["view_timeout"])
+        self.gate = PlausibilityGate(self.num_views, self.skeleton.num_joints)
+        self.missing_joints = takes_missing_joints()
         self.sync_epoch = 0
+        self.stream_open = False                # frames went into the refiner since its last flush
+        self.last_published_s = -float("inf")   # published stamps only go forward within a stream
         self.exact_stamps = {}                  # frame stamp in s -> its header stamp, kept exact
         self.invalid = {reason: np.zeros(self.num_views, dtype=np.int64) for reason in INVALID_REASONS}
+        self.counters = {"dropped_stale": 0, "stream_flushes": 0, "callback_errors": 0}
+        self.last_warning = {}                  # (view, reason) -> time.monotonic() of its last warning
         self.step_latency = LatencyLog()        # synchronizer + refiner step per frame
         self.publish_latency = LatencyLog()     # message callback entry -> refined published
         self.frames_published = 0
         self.last_views = np.zeros(self.num_views, dtype=bool)
         self.last_rate_check = (time.monotonic(), np.zeros(self.num_views, dtype=np.int64))
 
-        input_qos = qos_profile_sensor_data if p["input_qos"] == "sensor_data" else OUTPUT_QOS
+        reliability = ReliabilityPolicy.BEST_EFFORT if p["input_qos"] == "sensor_data" else ReliabilityPolicy.RELIABLE
+        input_qos = QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=p["sync_queue_size"], reliability=reliability,
+                               durability=qos_profile_sensor_data.durability)
         self.input_subscriptions = [
             self.create_subscription(PoseArray, topic, lambda raw, view=view: self.on_skeleton(view, raw), input_qos,
                                      raw=True)
@@ -168,6 +231,8 @@ class RefineNode(Node):
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
         self.create_timer(p["diagnostics_period"], self.publish_diagnostics)
         self.create_timer(min(0.1, p["view_timeout"] / 2), self.poll_sync)
+        if self.aoti_build is not None:
+            self.create_timer(1.0, self.poll_aoti_build)
         self.get_logger().info(
             f"refining {self.num_views} camera(s) {self.topics} ({self.skeleton.name}, frame '{self.frame_id}') "
             f"with {self.backend_label}, window {self.refiner.window}, emit_delay {self.refiner.emit_delay}")
@@ -188,17 +253,56 @@ class RefineNode(Node):
         if cfg.skeleton != self.skeleton.name or cfg.num_joints != self.skeleton.num_joints or cfg.dims != 3:
             raise ValueError(f"the checkpoint {source} refines {cfg.dims}D {cfg.skeleton} skeletons "
                              f"({cfg.num_joints} joints), but layout is 3D {self.skeleton.name}")
-        device = getattr(backend, "device", "cpu")
-        self.backend_label = f"{getattr(backend, 'name', type(backend).__name__)} on {device}"
+        self.backend_label = self.describe_backend(backend)
         if p["backend"] == "auto":
             self.get_logger().info(f"backend 'auto' chose {self.backend_label}")
+            if isinstance(backend, EagerBackend) and backend.device.type == "cpu":
+                self.start_aoti_build(resolve_checkpoint(checkpoint), p["aoti_build"])
         return backend
+
+    @staticmethod
+    def describe_backend(backend) -> str:
+        return f"{getattr(backend, 'name', type(backend).__name__)} on {getattr(backend, 'device', 'cpu')}"
+
+    def start_aoti_build(self, checkpoint, enabled: bool) -> None:
+        """backend 'auto' fell back to eager CPU: no AOTInductor package fits the checkpoint yet."""
+        if not enabled:
+            self.get_logger().info("no AOTInductor package for this checkpoint; aoti_build is off, so the node "
+                                   f"stays on eager PyTorch (build one with: synsp-export --checkpoint {checkpoint} "
+                                   "--formats aoti)")
+            return
+        self.aoti_build = AotiBuild(checkpoint)
+        self.get_logger().info(f"no AOTInductor package for {checkpoint.name}: building one in the background "
+                               "(pid {}, minutes on a small CPU, cached for the next start); eager PyTorch until "
+                               "then. aoti_build:=false turns this off".format(self.aoti_build.process.pid))
+
+    def poll_aoti_build(self) -> None:
+        """Switch to the AOTInductor package once its background build wrote and verified it."""
+        result = self.aoti_build.result() if self.aoti_build is not None else None
+        if result is None:
+            return
+        (path, error), checkpoint = result, self.aoti_build.checkpoint
+        self.aoti_build = None
+        try:
+            if path is None:
+                raise RuntimeError(error)
+            backend = AOTIBackend(path, checkpoint)   # checks the package against the checkpoint again
+        except Exception as failure:   # no package, or one that does not load: stay on eager
+            self.get_logger().warning(f"AOTInductor build failed ({failure}); staying on {self.backend_label}")
+            return
+        self.refiner.backend = self.backend = backend
+        self.backend_label = self.describe_backend(backend)
+        self.get_logger().info(f"switched to {self.backend_label} ({path})")
+
+    def destroy_node(self):
+        if self.aoti_build is not None:
+            self.aoti_build.stop()
+        return super().destroy_node()
 
     def on_set_parameters(self, params) -> SetParametersResult:
         """Validate every change; emit_delay is the one that takes effect at run time."""
-        window = self.refiner.window if self.refiner is not None else None
         for param in params:
-            reason = validate_parameter(param.name, param.value, window)
+            reason = validate_parameter(param.name, param.value)
             if reason is not None:
                 return SetParametersResult(successful=False, reason=reason)
         for param in params:
@@ -209,40 +313,80 @@ class RefineNode(Node):
 
     # -- input ---------------------------------------------------------------------------------
     def check_message(self, raw: bytes):
-        """(None, (stamp, frame_id, joints (J, 3) mm)) or (reason it is invalid, what was read: the
-        parse result, or the parse error's text)."""
+        """(None, (stamp, frame_id, joints (J, 3) mm)) or (reason it is invalid, text saying what was read)."""
         try:
             parsed = parse_pose_array(raw)
         except MalformedMessage as error:
             return "malformed", str(error)
         _, frame_id, joints = parsed
         if frame_id != self.frame_id:
-            return "frame_id", parsed
-        if not len(joints):
-            return "empty", parsed
+            return "frame_id", f"frame_id '{frame_id}', expected '{self.frame_id}'"
         if len(joints) != self.skeleton.num_joints:
-            return "joint_count", parsed
-        if not np.isfinite(joints).all():
-            return "nonfinite", parsed
+            reason = "joint_count" if len(joints) else "empty"
+            return reason, f"{len(joints)} poses, expected {self.skeleton.num_joints} ({self.skeleton.name})"
         return None, parsed
 
+    def warn(self, view: int, reason: str, text: str) -> None:
+        """A warning about camera `view`, at most one per WARN_PERIOD_S for each camera and reason
+        (rclpy's throttle is per line of code: one camera's warnings would hide the others')."""
+        now = time.monotonic()
+        if now - self.last_warning.get((view, reason), -WARN_PERIOD_S) >= WARN_PERIOD_S:
+            self.last_warning[(view, reason)] = now
+            self.get_logger().warning(f"camera {view} ({self.topics[view]}): {text}")
+
     def on_skeleton(self, view: int, raw: bytes) -> None:
-        """A camera's PoseArray, still serialized: parsed straight into numpy (see parse_pose_array)."""
+        """A camera's PoseArray, still serialized: parsed straight into numpy (see parse_pose_array).
+        Nothing in it may stop the node: an error is logged, counted and the message skipped."""
         arrival = time.perf_counter()
+        try:
+            self.take(view, raw, arrival)
+        except Exception as error:
+            self.invalid["error"][view] += 1
+            self.warn(view, "error", f"skipping a message: {type(error).__name__}: {error}")
+
+    def skip(self, view: int, reason: str, text: str) -> None:
+        self.invalid[reason][view] += 1
+        self.warn(view, reason, f"skipping a message: {reason} ({text})")
+
+    def take(self, view: int, raw: bytes, arrival: float) -> None:
+        """Validate, clock-check and gate one message, then hand it to the synchronizer."""
         reason, parsed = self.check_message(raw)
         if reason is not None:
-            self.invalid[reason][view] += 1
-            read = parsed if reason == "malformed" else f"frame '{parsed[1]}', {len(parsed[2])} poses"
-            self.get_logger().warning(
-                f"skipping a message from {self.topics[view]}: {reason} ({read}; expected frame "
-                f"'{self.frame_id}', {self.skeleton.num_joints} finite joints)", throttle_duration_sec=5.0)
-            return
+            return self.skip(view, reason, parsed)
         stamp, _, joints = parsed
-        self.process(self.sync.add(view, stamp_to_seconds(stamp), (joints, stamp), now_s=self.now_s()), arrival)
+        stamp_s, now_s = stamp_to_seconds(stamp), self.now_s()
+        was_isolated = self.clock_check.isolated[view]
+        if not self.clock_check.check(view, stamp_s, now_s):
+            if not was_isolated:
+                self.get_logger().warning(
+                    f"camera {view} ({self.topics[view]}): its stamps are {stamp_s - now_s:+.3f} s from their "
+                    f"arrival, which disagrees with the other cameras by more than max_clock_skew: isolated, "
+                    f"its messages are dropped (dropped_clock) until its clock agrees again")
+            return
+        if was_isolated:
+            self.get_logger().info(f"camera {view} ({self.topics[view]}): its clock agrees again, back in use")
+        ok = self.gate.check(view, stamp_s, joints)
+        if not ok.all():
+            rejected = ", ".join(self.skeleton.joint_names[j] for j in np.flatnonzero(~ok))
+            if not self.missing_joints or not ok.any():
+                kind = "nonfinite" if not np.isfinite(joints).all() else "implausible"
+                return self.skip(view, kind, f"joints failing the plausibility gate: {rejected}")
+            self.warn(view, "gated", f"joints failing the plausibility gate, passed on as missing: {rejected}")
+            joints = np.where(ok[:, None], joints, np.nan)
+        self.process(self.sync.add(view, stamp_s, (joints, stamp), now_s=now_s), arrival)
 
     def poll_sync(self) -> None:
-        """Let frames out that wait for cameras which all stopped."""
-        self.process(self.sync.poll(self.now_s()), time.perf_counter())
+        """Let frames out that wait for cameras which all stopped; when none is live any more, the
+        stream ended: flush the frames the refiner still holds (their later windows never come)."""
+        try:
+            self.process(self.sync.poll(self.now_s()), time.perf_counter())
+            if self.stream_open and not self.sync.live_views().any():
+                self.stream_open = False
+                self.counters["stream_flushes"] += 1
+                self.publish_all(self.refiner.restart())
+        except Exception as error:   # no timer tick may stop the node either
+            self.counters["callback_errors"] += 1
+            self.get_logger().error(f"poll: {type(error).__name__}: {error}", throttle_duration_sec=WARN_PERIOD_S)
 
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -250,16 +394,20 @@ class RefineNode(Node):
     def process(self, frames, arrival: float) -> None:
         for frame in frames:
             start = time.perf_counter()
-            refined = []
             if frame.epoch != self.sync_epoch:   # the synchronizer reset: a new stream
                 self.sync_epoch = frame.epoch
-                refined += self.refiner.restart()
+                self.get_logger().warning(
+                    f"stamps jumped back (bag loop, simulation restart?) to {frame.stamp_s:.3f} s: "
+                    "starting a new stream")
+                self.publish_all(self.refiner.restart())
+                self.last_published_s = -float("inf")
+                self.gate.reset()
             self.remember_stamp(frame)
             poses = [None if payload is None else payload[0] for payload in frame.payloads]
-            refined += self.refiner.push(frame.stamp_s, poses, frame.live | self.sync.live_views())
+            refined = self.refiner.push(frame.stamp_s, poses, frame.live | self.sync.live_views())
+            self.stream_open = True
             self.step_latency.add(time.perf_counter() - start)
-            for out in refined:
-                self.publish(out)
+            self.publish_all(refined)
             if refined:
                 self.publish_latency.add(time.perf_counter() - arrival)
 
@@ -272,8 +420,18 @@ class RefineNode(Node):
             del self.exact_stamps[next(iter(self.exact_stamps))]
 
     # -- output --------------------------------------------------------------------------------
-    def publish(self, frame: RefinedFrame) -> None:
-        stamp = self.exact_stamps.pop(frame.stamp_s)
+    def publish_all(self, frames: list[RefinedFrame]) -> None:
+        """Publish frames in order; one stamped at or before a frame already published (of this
+        stream) is dropped and counted: published stamps never go backwards."""
+        for frame in frames:
+            stamp = self.exact_stamps.pop(frame.stamp_s, None)
+            if frame.stamp_s <= self.last_published_s or stamp is None:
+                self.counters["dropped_stale"] += 1
+                continue
+            self.last_published_s = frame.stamp_s
+            self.publish(frame, stamp)
+
+    def publish(self, frame: RefinedFrame, stamp) -> None:
         self.refined_pub.publish(mm_to_pose_array(frame.fused, stamp, self.frame_id))
         self.frames_published += 1
         self.last_views = frame.views
@@ -323,7 +481,14 @@ class RefineNode(Node):
             values = {"topic": topic, "rate_hz": f"{rates[view]:.2f}", "live": str(bool(live[view]))}
             values.update({key: str(counts[view]) for key, counts in counters.items()})
             values.update({f"invalid_{reason}": str(counts[view]) for reason, counts in self.invalid.items()})
-            level, message = (DiagnosticStatus.OK, "receiving") if live[view] else (DiagnosticStatus.WARN, "silent")
+            values.update({f"gated_{reason}": str(counts[view]) for reason, counts in self.gate.counters.items()})
+            values["dropped_clock"] = str(self.clock_check.dropped[view])
+            if self.clock_check.isolated[view]:
+                level, message = DiagnosticStatus.WARN, "isolated: its clock disagrees with the other cameras'"
+            elif live[view]:
+                level, message = DiagnosticStatus.OK, "receiving"
+            else:
+                level, message = DiagnosticStatus.WARN, "silent"
             msg.status.append(self.status(f"{name}: camera {view}", level, message, values))
         stats = self.refiner.stats
         values = {
@@ -335,7 +500,9 @@ class RefineNode(Node):
             "publish_latency_p50_ms": f"{self.publish_latency.percentile_ms(50):.2f}",
             "publish_latency_p99_ms": f"{self.publish_latency.percentile_ms(99):.2f}",
             "frames_published": str(self.frames_published), "sync_resets": str(self.sync.reset_count),
+            "gated_joints": "passed on as missing" if self.missing_joints else "drop their message",
         }
+        values.update({key: str(value) for key, value in self.counters.items()})
         values.update({key: str(value) for key, value in vars(stats).items()})
         ok = self.last_views.any()
         msg.status.append(self.status(f"{name}: refiner", DiagnosticStatus.OK if ok else DiagnosticStatus.WARN,
@@ -347,8 +514,20 @@ class RefineNode(Node):
                                 values=[KeyValue(key=k, value=v) for k, v in values.items()])
 
 
+TOPICS = [
+    ("<input_topics[i]>  (geometry_msgs/PoseArray, in)",
+     "camera i's skeleton: header.stamp = capture time, poses[j].position = joint j in metres, in frame_id"),
+    ("~/refined  (geometry_msgs/PoseArray)", "fused refined skeleton, stamped with the frame's capture stamp"),
+    ("~/refined/view_<i>  (geometry_msgs/PoseArray)", "camera i's refined skeleton (publish_per_view)"),
+    ("~/markers  (visualization_msgs/MarkerArray)", "joints and bones for RViz"),
+    ("~/quality  (std_msgs/Float32MultiArray)", "PQE quality per camera of the frame just published"),
+    ("/diagnostics  (diagnostic_msgs/DiagnosticArray)", "per camera and refiner: rates, counters, latency"),
+]
+HELP = usage("refine_node", __doc__.split("\n\n")[0] + " See docs/ros.md.", TOPICS, PARAMETERS)
+
+
 def main(args=None) -> int:
-    return run_node(RefineNode, "refine_node", args)
+    return run_node(RefineNode, "refine_node", args, HELP)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from rclpy.serialization import serialize_message
 
 from ros_harness import CameraRig, NodeProcess, Probe, latest_diagnostics, now_ns, random_checkpoint, refined_poses
 from synsp_ros.conversions import mm_to_pose_array, ns_to_stamp
-from synsp_ros.refine_node import PARAMETERS
+from synsp_ros.refine_node import PARAMETERS, takes_missing_joints
 
 pytestmark = pytest.mark.ros
 TOPICS = PARAMETERS["input_topics"][0]
@@ -27,15 +27,23 @@ def bad_message(kind: str, rig: CameraRig, frame: int, stamp_ns: int) -> PoseArr
         joints[3, 1] = np.nan
     elif kind == "inf":
         joints[5, 2] = np.inf
+    elif kind == "float32_overflow":
+        joints[7, 0] = 3.4e41    # mm: 3.4e38 m, finite in the message (float64), inf in float32
+    elif kind == "far":
+        joints[16, 2] = 1e9      # mm: one joint 1000 km away
     elif kind == "empty":
         joints = joints[:0]
     return mm_to_pose_array(joints, ns_to_stamp(stamp_ns), "camera_link" if kind == "frame_id" else rig.frame_id)
 
 
 # frame -> kind: camera 0 sends the bad message INSTEAD of its pose, camera 1 sends it IN ADDITION
-BAD_FRAMES = {10: "joint_count", 15: "nan", 20: "inf", 25: "empty", 30: "frame_id", 35: "malformed"}
-EXPECTED = {"invalid_joint_count": "1", "invalid_nonfinite": "2", "invalid_empty": "1", "invalid_frame_id": "1",
-            "invalid_malformed": "1"}
+BAD_FRAMES = {10: "joint_count", 15: "nan", 20: "inf", 25: "empty", 30: "frame_id", 35: "malformed",
+              38: "float32_overflow", 41: "far"}
+GATED = ("nan", "inf", "float32_overflow", "far")   # one bad joint: the plausibility gate's business
+MISSING_JOINTS = takes_missing_joints()   # gated joints go on as missing, else their message is skipped
+EXPECTED = {"invalid_joint_count": "1", "invalid_empty": "1", "invalid_frame_id": "1", "invalid_malformed": "1",
+            "invalid_nonfinite": "0" if MISSING_JOINTS else "2", "invalid_implausible": "0" if MISSING_JOINTS else "2",
+            "gated_nonfinite": "2", "gated_out_of_range": "2", "invalid_error": "0"}
 
 
 def test_malformed_messages_are_skipped_and_counted(tmp_path):
@@ -67,7 +75,8 @@ def test_malformed_messages_are_skipped_and_counted(tmp_path):
                            f"invalid counters of {camera} in /diagnostics")
         assert all(latest_diagnostics(probe, diagnostics, "camera 2")[key] == "0" for key in EXPECTED)
         # camera 0's skipped messages were lost to the synchronizer: those frames went out without it
-        assert latest_diagnostics(probe, diagnostics, "camera 0")["missed"] == str(len(BAD_FRAMES))
+        skipped = [kind for kind in BAD_FRAMES.values() if not (MISSING_JOINTS and kind in GATED)]
+        assert latest_diagnostics(probe, diagnostics, "camera 0")["missed"] == str(len(skipped))
         assert latest_diagnostics(probe, diagnostics, "camera 1")["missed"] == "0"
         assert node.alive()
         out_stamps, poses = refined_poses(probe, refined)
@@ -75,7 +84,7 @@ def test_malformed_messages_are_skipped_and_counted(tmp_path):
         assert set(out_stamps) <= set(stamps) and (np.diff(out_stamps) > 0).all()
         # every frame came out, also those camera 0 sent no valid pose for
         assert set(stamps[:50]) <= set(out_stamps)
-        assert "skipping a message from camera_0/skeleton: joint_count" in node.log()
+        assert "camera 0 (camera_0/skeleton): skipping a message: joint_count (16 poses, expected 17" in node.log()
     finally:
         probe.close()
         assert node.stop() == 0

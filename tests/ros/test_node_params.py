@@ -39,13 +39,13 @@ def test_node_reports_defaults(running):
     node, probe, _, _ = running
     values = probe.get_parameters(NODE, list(PARAMETERS))
     expected = {name: default for name, (default, _) in PARAMETERS.items()}
-    expected.update(TEST_PARAMS, checkpoint=values["checkpoint"])
+    expected.update(TEST_PARAMS, aoti_build=False, checkpoint=values["checkpoint"])
     assert values == expected
     assert values["checkpoint"].endswith("random_synsp.safetensors")
 
 
 @pytest.mark.parametrize("name, value, reason", [
-    ("emit_delay", 8, "emit_delay must be in [0, window-1 = 7]"),
+    ("emit_delay", 8, "out of range. Min: 0, Max: 7"),
     ("emit_delay", -1, "range"),
     ("emit_delay", "3", "type"),
     ("layout", "coco17", "read-only"),
@@ -58,6 +58,13 @@ def test_invalid_run_time_values_are_rejected(running, name, value, reason):
     assert not result.successful and reason in result.reason, result.reason
     assert probe.get_parameters(NODE, [name]) == before
     assert node.alive()
+
+
+def test_emit_delay_descriptor_advertises_window_minus_one(running):
+    _, probe, _, _ = running
+    [descriptor] = probe.describe_parameters(NODE, ["emit_delay"])
+    assert [(r.from_value, r.to_value) for r in descriptor.integer_range] == [(0, 7)]
+    assert not descriptor.read_only
 
 
 def test_emit_delay_change_takes_effect_at_run_time(running):
