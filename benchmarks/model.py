@@ -66,10 +66,10 @@ def benchmark_checkpoint(overrides: dict) -> Path:
 
 def flops_per_window(checkpoint: Path, views: int) -> int:
     model = load_checkpoint(checkpoint)
-    poses, view_mask = random_windows(model.cfg, 1, views)
+    inputs = random_windows(model.cfg, 1, views)
     counter = FlopCounterMode(display=False)
     with torch.inference_mode(), sdpa_kernel(SDPBackend.MATH), counter:
-        model(poses, view_mask)
+        model(*inputs)
     return counter.get_total_flops()
 
 
@@ -85,8 +85,8 @@ def seconds_per_call(call, repeats: int, warmup: int) -> np.ndarray:
 
 
 def node_step(backend, cfg: SynSPConfig, views: int):
-    poses, view_mask = random_windows(cfg, 1, views, seed=1)
-    poses, view_mask = poses.nan_to_num(), torch.ones_like(view_mask)   # every camera live
+    poses, view_mask, _ = random_windows(cfg, 1, views, seed=1)
+    poses, view_mask = poses.nan_to_num(), torch.ones_like(view_mask)   # every camera and joint live
 
     def call():
         refined, quality = backend(poses, view_mask)
@@ -95,7 +95,7 @@ def node_step(backend, cfg: SynSPConfig, views: int):
 
 
 def offline_batch(backend, cfg: SynSPConfig):
-    poses, _ = random_windows(cfg, OFFLINE_BATCH, 1, seed=2)
+    poses = random_windows(cfg, OFFLINE_BATCH, 1, seed=2)[0].nan_to_num()
     view_mask = torch.ones(OFFLINE_BATCH, 1, dtype=torch.bool)
 
     def call():

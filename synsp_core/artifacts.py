@@ -7,11 +7,13 @@ Kinds (each artifact FILE.pt2 gets a sidecar FILE.pt2.json, written last; see `a
     tensorrt-fp16  format); batch range chosen at build time, views fixed (fewer views are padded, masked)
 
 Every artifact computes `RefineModule`: (poses (B, V, T, J*D) float32 in the data's units (mm),
-view_mask (B, V) bool) -> (refined (B, V, T, J*D) float32, quality (B, V, T) float32).
+view_mask (B, V) bool, confidence (B, V, T, J) float32 in [0, 1], 0 or NaN coordinates = missing
+joint) -> (refined (B, V, T, J*D) float32, quality (B, V, T) float32). The sidecar records these
+inputs (`INPUTS`); artifacts built for other inputs are refused.
 
 Verification, before anything is written: the compiled artifact and eager float32 PyTorch run on
 the same random windows (`random_windows`: world-frame poses up to 3 norm_scale from the origin,
-masked views filled with NaN) at several batch sizes and view counts. Errors are relative to the
+masked views filled with NaN, some joints missing) at several batch sizes and view counts. Errors are relative to the
 data scale s = max(norm_scale, max |pose|), e.g. s = 1000 mm for poses within a metre of the
 origin: refined must agree within TOLERANCE * s (fp32: 1e-4 * s = 0.1 mm at s = 1 m; fp16:
 1e-2 * s). float32 itself resolves about 1e-7 * s, so fp32 builds show errors far below that.
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2}    # refined: relative to the data scale, see module docstring
 QUALITY_TOLERANCE_FACTOR = 10               # quality: absolute, this times TOLERANCE
 KINDS = ("exported", "aoti-cpu", "tensorrt")
+INPUTS = ["poses", "view_mask", "confidence"]   # what every artifact takes, in order
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar")
 
 
@@ -71,7 +74,7 @@ class ArtifactError(ValueError):
 # ---------------------------------------------------------------------------------------------
 
 class RefineModule(nn.Module):
-    """SynSP as deployed: (poses, view_mask) -> (refined, quality), float32 in and out.
+    """SynSP as deployed: (poses, view_mask, confidence) -> (refined, quality), float32 in and out.
 
     precision "fp16" runs the network in half precision on window-centred poses: the centring
     stays in float32 so that world-frame coordinates (metres from the origin) keep sub-millimetre
@@ -91,26 +94,29 @@ class RefineModule(nn.Module):
     def config(self) -> SynSPConfig:
         return self.model.cfg
 
-    def forward(self, poses: torch.Tensor, view_mask: torch.Tensor):
+    def forward(self, poses: torch.Tensor, view_mask: torch.Tensor, confidence: torch.Tensor):
         if self.precision == "fp32":
-            out = self.model(poses, view_mask)
+            out = self.model(poses, view_mask, confidence)
             return out.refined, out.quality
         cfg = self.model.cfg
         live = view_mask[:, :, None, None]
-        live_poses = torch.where(live, poses, torch.zeros((), dtype=poses.dtype, device=poses.device))
-        centre = self.model.window_centre(live_poses, view_mask)                 # (B, 1, 1, 1, D)
-        centred = (live_poses.unflatten(-1, (cfg.num_joints, cfg.dims)) - centre).flatten(-2)
-        out = self.model(centred.half(), view_mask)
+        observed_poses, confidence, observed = self.model.observed_inputs(poses, view_mask, confidence)
+        centre = self.model.window_centre(observed_poses, observed)            # (B, 1, 1, 1, D)
+        centred = (observed_poses.unflatten(-1, (cfg.num_joints, cfg.dims)) - centre).flatten(-2)
+        out = self.model(centred.half(), view_mask, confidence.half())
         refined = (out.refined.float().unflatten(-1, (cfg.num_joints, cfg.dims)) + centre).flatten(-2)
         return torch.where(live, refined, poses), out.quality.float()
 
 
 def random_windows(cfg: SynSPConfig, batch: int, views: int, seed: int = 0, device="cpu"):
-    """Random but plausible windows in data units: (poses (B, V, T, J*D), view_mask (B, V)).
+    """Random but plausible windows in data units: (poses (B, V, T, J*D), view_mask (B, V),
+    confidence (B, V, T, J)).
 
     A skeleton-sized cloud (0.3 norm_scale) about a centre up to 3 norm_scale from the origin,
     drifting over the window, seen by every view with 2% norm_scale noise. With V > 1, random
     views are masked (window 0 always loses its last view, every window keeps one) and hold NaN.
+    Confidence is uniform in [0, 1]; about 5% of the joints are missing (NaN), and window 0 has
+    joint 1 missing in every view and frame.
     """
     g = torch.Generator().manual_seed(seed)
     s, t, j, d = cfg.norm_scale, cfg.window, cfg.num_joints, cfg.dims
@@ -124,7 +130,11 @@ def random_windows(cfg: SynSPConfig, batch: int, views: int, seed: int = 0, devi
         view_mask[0, -1] = False
     view_mask[:, 0] |= ~view_mask.any(dim=1)
     poses[~view_mask] = float("nan")
-    return poses.to(device), view_mask.to(device)
+    confidence = torch.rand(batch, views, t, j, generator=g)
+    missing = torch.rand(batch, views, t, j, generator=g) < 0.05
+    missing[0, :, :, 1] = True
+    poses = poses.unflatten(-1, (j, d)).masked_fill(missing[..., None], float("nan")).flatten(-2)
+    return poses.to(device), view_mask.to(device), confidence.to(device)
 
 
 def export_refine_module(module: RefineModule, views: int | None = None,
@@ -139,11 +149,11 @@ def export_refine_module(module: RefineModule, views: int | None = None,
     device = next(module.parameters()).device
     min_batch, max_batch = batch
     example_batch = max(2, min_batch) if max_batch is None else min(max(2, min_batch), max_batch)
-    poses, view_mask = random_windows(cfg, example_batch, views or max(2, cfg.max_views), device=device)
+    inputs = random_windows(cfg, example_batch, views or max(2, cfg.max_views), device=device)
     batch_dim = Dim("batch", min=min_batch, max=max_batch)
     dims = {0: batch_dim} if views else {0: batch_dim, 1: Dim.DYNAMIC}
     with torch.no_grad():
-        return torch.export.export(module, (poses, view_mask), dynamic_shapes=(dims, dict(dims)))
+        return torch.export.export(module, inputs, dynamic_shapes=tuple(dict(dims) for _ in inputs))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,7 +229,7 @@ def artifact_info(checkpoint: Path, kind: str, precision: str, device: str, **ex
     return {"kind": kind, "precision": precision, "device": device, "checkpoint": checkpoint.name,
             "weights_sha256": file_sha256(checkpoint), "model": info["model"], "config": info["config"],
             "torch": torch.__version__, "created": datetime.datetime.now().isoformat(timespec="seconds"),
-            **extra}
+            "inputs": INPUTS, **extra}
 
 
 def check_pickle_free(path: str | Path) -> None:
@@ -274,6 +284,8 @@ def check_artifact(artifact: str | Path, checkpoint: str | Path | None, kind: st
     for key in sorted(set(built) | set(wanted)):
         if built.get(key) != wanted.get(key):
             problems.append(f"{key}: artifact {built.get(key)!r}, checkpoint {wanted.get(key)!r}")
+    if info.get("inputs") != INPUTS:
+        problems.append(f"inputs: artifact takes {info.get('inputs', ['poses', 'view_mask'])}, wanted {INPUTS}")
     if info.get("model") != expected["model"]:
         problems.append(f"model: artifact {info.get('model')!r}, checkpoint {expected['model']!r}")
     weights = file_sha256(checkpoint)
@@ -331,15 +343,17 @@ def nan_aware_max_error(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def verify(candidate, reference: RefineModule, shapes, precision: str, device="cpu") -> Verification:
-    """Compare candidate(poses, view_mask) with the float32 reference on random windows of each
-    (batch, views) in shapes; raise ArtifactError when over the tolerance of `precision`."""
+    """Compare candidate(poses, view_mask, confidence) with the float32 reference on random
+    windows of each (batch, views) in shapes; raise ArtifactError when over the tolerance of
+    `precision`."""
     cfg, tolerance = reference.config, TOLERANCE[precision]
     worst = None
     for seed, (batch, views) in enumerate(shapes):
-        poses, view_mask = random_windows(cfg, batch, views, seed=seed, device=device)
+        inputs = random_windows(cfg, batch, views, seed=seed, device=device)
+        poses = inputs[0]
         with torch.inference_mode():
-            expected = reference(poses, view_mask)
-            got = candidate(poses, view_mask)
+            expected = reference(*inputs)
+            got = candidate(*inputs)
         scale = max(cfg.norm_scale, float(poses.nan_to_num().abs().max()))
         result = Verification(nan_aware_max_error(got[0], expected[0]), scale,
                               nan_aware_max_error(got[1], expected[1]), tolerance)
@@ -483,7 +497,10 @@ def build_tensorrt(checkpoint: str | Path | None = None, precision: str = "fp32"
     inputs = [torch_tensorrt.Input(min_shape=shape(min_batch), opt_shape=shape(opt_batch),
                                    max_shape=shape(max_batch), dtype=torch.float32),
               torch_tensorrt.Input(min_shape=(min_batch, views), opt_shape=(opt_batch, views),
-                                   max_shape=(max_batch, views), dtype=torch.bool)]
+                                   max_shape=(max_batch, views), dtype=torch.bool),
+              torch_tensorrt.Input(min_shape=shape(min_batch)[:-1] + (cfg.num_joints,),
+                                   opt_shape=shape(opt_batch)[:-1] + (cfg.num_joints,),
+                                   max_shape=shape(max_batch)[:-1] + (cfg.num_joints,), dtype=torch.float32)]
     log.info("building a TensorRT %s engine for %s, batch %s, %d views (about a minute)",
              precision, torch.cuda.get_device_name(device), batch, views)
     # disable_tf32: TensorRT rounds fp32 matmul inputs to TF32 (10-bit mantissa) unless told not to
@@ -499,7 +516,7 @@ def build_tensorrt(checkpoint: str | Path | None = None, precision: str = "fp32"
     batch_dim = Dim("batch", min=min_batch, max=max_batch)
     tmp = temporary_path(path)
     torch_tensorrt.save(engine, str(tmp), output_format="exported_program", arg_inputs=list(example),
-                        dynamic_shapes=({0: batch_dim}, {0: batch_dim}))
+                        dynamic_shapes=({0: batch_dim}, {0: batch_dim}, {0: batch_dim}))
     install_artifact(tmp, path, info)
     log.info("wrote %s (%s)", path, verification)
     return Build(path, info, verification)

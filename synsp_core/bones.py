@@ -28,7 +28,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.signal import lfilter
 
 from synsp_core.skeletons import Skeleton, get_skeleton
 
@@ -56,6 +55,10 @@ def project_bone_lengths_reference(poses: np.ndarray, bones: np.ndarray, lengths
             q[:, child] -= step
             q[:, parent] += step
     return q
+
+
+ROBUST_AFTER_FRAMES = 10.0   # frames of evidence before observed lengths are clipped
+ROBUST_RATIO = 1.5           # observed lengths are clipped to [1/1.5, 1.5] x the estimate
 
 
 class BoneLengthPrior:
@@ -86,33 +89,41 @@ class BoneLengthPrior:
     def reset(self) -> None:
         """Forget the estimate (a new stream, maybe another person)."""
         self.length_sum = np.zeros(len(self.bones))   # decayed sums of observed lengths, mm
-        self.weight_sum = 0.0                         # decayed count of frames
+        self.weight_sum = np.zeros(len(self.bones))   # decayed count of frames, per bone
 
     def bone_lengths(self, poses: np.ndarray) -> np.ndarray:
         """(..., J, D) -> (..., B) lengths, in the poses' units."""
         v = poses[..., self.children, :] - poses[..., self.parents, :]
         return np.sqrt((v * v).sum(axis=-1))
 
-    def update(self, poses: np.ndarray) -> np.ndarray:
-        """Observe consecutive frames (T, J, D) of the stream; return the estimate after each, (T, B)."""
-        observed = self.bone_lengths(np.asarray(poses, dtype=np.float64))
-        if len(observed) == 1:   # the node's per-frame call: the recurrence below, without lfilter's overhead
-            sums = self.decay * self.length_sum[None] + observed
-            weights = np.array([self.decay * self.weight_sum + 1.0])
-        elif len(observed) > 1:
-            decayed_sum = [1.0], [1.0, -self.decay]   # y[t] = x[t] + decay * y[t - 1]
-            sums = lfilter(*decayed_sum, observed, axis=0, zi=self.decay * self.length_sum[None])[0]
-            weights = lfilter(*decayed_sum, np.ones(len(observed)), zi=[self.decay * self.weight_sum])[0]
-        else:
-            return observed
-        self.length_sum, self.weight_sum = sums[-1], float(weights[-1])
-        estimate = sums / weights[:, None]
-        return 0.5 * (estimate + estimate[:, self.twin])
+    def update(self, poses: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Observe consecutive frames (T, J, D) of the stream; return the estimate after each, (T, B).
 
-    def stream_lengths(self, poses: np.ndarray) -> np.ndarray:
+        weights (T, B) in [0, 1] (None: 1): how much each frame's bone counts, e.g. 0 where one
+        of its joints was not observed (predicted, not measured). Robust: once the estimate
+        rests on ROBUST_AFTER_FRAMES frames, an observed length is clipped to
+        [1 / ROBUST_RATIO, ROBUST_RATIO] x the estimate, so an outlier cannot drag it away.
+        A bone never observed yet takes its current length (the estimate follows the output).
+        """
+        observed = self.bone_lengths(np.asarray(poses, dtype=np.float64))
+        weights = np.ones_like(observed) if weights is None else np.broadcast_to(weights, observed.shape)
+        estimates = np.empty_like(observed)
+        for t, (lengths, w) in enumerate(zip(observed, weights)):   # frame by frame: the clip needs the estimate
+            known = self.weight_sum > 0
+            estimate = np.where(known, self.length_sum / np.where(known, self.weight_sum, 1.0), lengths)
+            robust = self.weight_sum >= ROBUST_AFTER_FRAMES
+            lengths = np.where(robust, np.clip(lengths, estimate / ROBUST_RATIO, estimate * ROBUST_RATIO), lengths)
+            self.length_sum = self.decay * self.length_sum + w * lengths
+            self.weight_sum = self.decay * self.weight_sum + w
+            known = self.weight_sum > 0
+            estimate = np.where(known, self.length_sum / np.where(known, self.weight_sum, 1.0), lengths)
+            estimates[t] = 0.5 * (estimate + estimate[self.twin])
+        return estimates
+
+    def stream_lengths(self, poses: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """One whole stream (T, J, D) from a fresh estimate -> the estimate after each frame, (T, B)."""
         self.reset()
-        return self.update(poses)
+        return self.update(poses, weights)
 
     def project(self, poses: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Poses (..., J, D) onto lengths (..., B) (broadcast to the poses' leading shape); same dtype."""

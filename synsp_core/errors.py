@@ -206,8 +206,92 @@ class RealisticErrors(ErrorModel):
         np.add.at(noisy, (frames, joints), jumps)
 
 
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+@dataclass
+class MissingJoints(ErrorModel):
+    """Joints the estimator did not report: NaN, in bursts (a limb for a while) and whole frames.
+
+    Poisson bursts with burst_rate_hz hide a limb (a joint and its descendants, at most 3 joints)
+    for burst_duration_s; whole frames go missing with frame_rate_hz. Only marks joints missing:
+    combine it with other families (MixedErrors) for the positions that are reported.
+    """
+
+    burst_rate_hz: float = 0.3
+    burst_duration_s: tuple[float, float] = (0.05, 1.0)
+    frame_rate_hz: float = 0.05
+
+    def apply(self, gt, fps, rng, skeleton=H36M17):
+        noisy = _check_sequence(gt, fps).astype(np.float32, copy=True)
+        t = len(noisy)
+        _, subtrees = _tree(skeleton)
+        limbs = [s for j, s in enumerate(subtrees) if len(s) <= 3]
+        for start in _event_starts(rng, self.burst_rate_hz, t, fps):
+            limb = list(limbs[rng.integers(len(limbs))])
+            noisy[start:start + _duration_frames(rng, self.burst_duration_s, fps), limb] = np.nan
+        noisy[_event_starts(rng, self.frame_rate_hz, t, fps)] = np.nan
+        return noisy
+
+
+@dataclass
+class MixedErrors(ErrorModel):
+    """The training distribution: a random mix of error families with magnitudes drawn per call.
+
+    Each call (a sequence, or one view of it) draws which families are present and how strong, so
+    that no single error statistic is learned as the truth (docs/data.md):
+    - i.i.d. Gaussian noise, std log-uniform in gaussian_std_mm (present with gaussian_prob);
+    - drifting bias (Ornstein-Uhlenbeck), std uniform in bias_std_mm, correlation time
+      log-uniform in bias_time_s (bias_prob);
+    - occlusion bursts, outliers (spikes) and left/right swaps of RealisticErrors, each present
+      with its probability, rates uniform up to the given maxima;
+    - missing joints (NaN, MissingJoints) with missing_prob;
+    - with clean_prob, only a small i.i.d. noise (clean_std_mm): nearly clean input must stay so.
+    Held out of it on purpose (so validation can measure transfer): uniform noise, and the fixed
+    parameter set of RealisticErrors.
+    """
+
+    gaussian_prob: float = 0.8
+    gaussian_std_mm: tuple[float, float] = (3.0, 40.0)
+    bias_prob: float = 0.7
+    bias_std_mm: tuple[float, float] = (0.0, 40.0)
+    bias_time_s: tuple[float, float] = (0.1, 3.0)
+    occlusion_prob: float = 0.5
+    occlusion_max_rate_hz: float = 0.6
+    outlier_prob: float = 0.5
+    outlier_max_rate_hz: float = 1.0
+    swap_prob: float = 0.3
+    swap_max_rate_hz: float = 0.2
+    missing_prob: float = 0.4
+    missing_max_rate_hz: float = 0.5
+    clean_prob: float = 0.1
+    clean_std_mm: tuple[float, float] = (0.5, 5.0)
+
+    def apply(self, gt, fps, rng, skeleton=H36M17):
+        gt = _check_sequence(gt, fps)
+        if rng.random() < self.clean_prob:
+            return GaussianNoise(_log_uniform(rng, *self.clean_std_mm)).apply(gt, fps, rng, skeleton)
+        present = lambda prob: rng.random() < prob   # noqa: E731
+        events = RealisticErrors(
+            scale=1.0, quality_log_std=0.0, jitter_root_mm=0.0, jitter_extremity_mm=0.0,
+            bias_std_mm=rng.uniform(*self.bias_std_mm) if present(self.bias_prob) else 0.0,
+            bias_time_s=_log_uniform(rng, *self.bias_time_s),
+            occlusion_rate_hz=rng.uniform(0, self.occlusion_max_rate_hz) if present(self.occlusion_prob) else 0.0,
+            outlier_rate_hz=rng.uniform(0, self.outlier_max_rate_hz) if present(self.outlier_prob) else 0.0,
+            swap_rate_hz=rng.uniform(0, self.swap_max_rate_hz) if present(self.swap_prob) else 0.0)
+        noisy = events.apply(gt, fps, rng, skeleton).astype(np.float64)
+        if present(self.gaussian_prob):
+            noisy += _log_uniform(rng, *self.gaussian_std_mm) * rng.standard_normal(noisy.shape)
+        if present(self.missing_prob):
+            missing = MissingJoints(burst_rate_hz=rng.uniform(0, self.missing_max_rate_hz))
+            noisy[np.isnan(missing.apply(gt, fps, rng, skeleton))] = np.nan
+        return noisy.astype(np.float32)
+
+
 ERROR_MODELS: dict[str, type[ErrorModel]] = {
     "none": NoErrors, "gaussian": GaussianNoise, "uniform": UniformNoise, "realistic": RealisticErrors,
+    "missing": MissingJoints, "mixed": MixedErrors,
 }
 
 
@@ -246,10 +330,34 @@ def rotation_matrix(axis: np.ndarray, angle_rad: float) -> np.ndarray:
     return np.eye(3) + np.sin(angle_rad) * k + (1 - np.cos(angle_rad)) * k @ k
 
 
+def simulated_confidence(noisy: np.ndarray, gt: np.ndarray, rng: np.random.Generator,
+                         informative_prob: float = 0.5) -> np.ndarray:
+    """Per-joint confidence (..., J) in [0, 1] as a detector might report it for noisy (..., J, D).
+
+    0 where a joint is missing (NaN). Otherwise, with informative_prob, a noisy decreasing function
+    of the joint's error, exp(-error / s) times a log-normal factor (s log-uniform in 30-300 mm),
+    else 1 everywhere (a producer that reports none): a model must work with either.
+    """
+    missing = np.isnan(noisy).any(axis=-1)
+    confidence = np.ones(missing.shape, dtype=np.float32)
+    if rng.random() < informative_prob:
+        error = np.linalg.norm(np.nan_to_num(noisy - gt), axis=-1)
+        s = _log_uniform(rng, 30.0, 300.0)
+        confidence = np.exp(-error / s + 0.3 * rng.standard_normal(error.shape))
+        confidence = np.clip(confidence, 0.01, 1.0).astype(np.float32)
+    confidence[missing] = 0.0
+    return confidence
+
+
 def synthesize_views(gt: np.ndarray, num_views: int, error_model: ErrorModel, fps: float,
                      rng: np.random.Generator, skeleton: Skeleton = H36M17,
-                     calibration_mm: float = 0.0, calibration_deg: float = 0.0) -> np.ndarray:
-    """V views of one motion (T, J, D) -> (V, T, J, D), each with independent errors, in the common frame.
+                     calibration_mm: float = 0.0, calibration_deg: float = 0.0,
+                     correlation: float = 0.0) -> np.ndarray:
+    """V views of one motion (T, J, D) -> (V, T, J, D), each with its own errors, in the common frame.
+
+    correlation c in [0, 1): each view's error is sqrt(c) x one draw shared by every view plus
+    sqrt(1 - c) x a draw of its own (one estimator on similar viewpoints errs alike); a joint
+    missing (NaN) in the shared draw is missing in every view.
 
     With calibration_deg / calibration_mm > 0 each view is also moved by a constant rigid
     transform (a wrong extrinsic calibration): a rotation by an angle uniform in
@@ -262,9 +370,14 @@ def synthesize_views(gt: np.ndarray, num_views: int, error_model: ErrorModel, fp
         raise ValueError(f"num_views must be >= 1, got {num_views}")
     d = gt.shape[-1]
     pivot = skeleton.root_position(gt).mean(axis=0)
+    if not 0.0 <= correlation < 1.0:
+        raise ValueError(f"correlation must be in [0, 1), got {correlation}")
+    shared = error_model.apply(gt, fps, rng, skeleton) - gt if correlation > 0 else 0.0
     views = []
     for _ in range(num_views):
         view = error_model.apply(gt, fps, rng, skeleton).astype(np.float64)
+        if correlation > 0:
+            view = gt + np.sqrt(correlation) * shared + np.sqrt(1.0 - correlation) * (view - gt)
         if calibration_deg > 0 or calibration_mm > 0:
             angle = np.deg2rad(rng.uniform(-calibration_deg, calibration_deg))
             if d == 3:

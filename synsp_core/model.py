@@ -21,7 +21,14 @@ corrections, training on CPU stayed at the identity for epochs):
 - the Refinement Decoder's query is the output of the 3 shared Base Decoder layers (Q^3), and
   PSE II is computed on the mean of the two detached branches;
 - optional `body_frame` (3D): windows are rotated into the person's body frame first, so the
-  model never has to learn invariance to the data's axes (world or camera frame) and heading.
+  model never has to learn invariance to the data's axes (world or camera frame) and heading;
+- missing joints and per-joint confidence (B, V, T, J) in [0, 1] (0 or a NaN coordinate =
+  missing): the mixing heads weigh each observation by its confidence (log c added to the
+  attention logits, so a missing joint gets ~1e-4 of an observed one's weight), PSE compares
+  only joints both views observed, the window centre and body frame use observed joints only,
+  and a missing joint's input is filled (`fill_missing`: its mean over the window's observed
+  tokens, else its parent's position); with `confidence_input` the confidence is embedded too.
+  A joint missing in every view is so predicted from the rest (by the correction heads).
 """
 from __future__ import annotations
 
@@ -64,6 +71,7 @@ class SynSPConfig:
     units: str = "mm"
     pqe_sigma: float = 1e-6              # sigma of Eq. 3
     body_frame: bool = False             # 3D: rotate each window into the body frame (see above)
+    confidence_input: bool = False       # embed per-joint confidence next to the poses (see above)
 
     def __post_init__(self):
         if self.body_frame and self.dims != 3:
@@ -188,15 +196,15 @@ class PoseMixingHead(nn.Module):
         self.self_bias = nn.Parameter(torch.tensor(self_bias))
         self.correction = correction_head(cfg)
 
-    def forward(self, h, tokens, x, token_mask):
+    def forward(self, h, tokens, x, token_mask, log_confidence):
         """h (B, V, T, E) query states; tokens (B, V*T, E); x (B, V, T, J*D) normalized input;
-        token_mask (B, V*T) -> (B, V, T, J*D)."""
+        token_mask (B, V*T); log_confidence (B, V*T, J), added to the logits -> (B, V, T, J*D)."""
         b, v, t, _ = h.shape
         q = self.query(h).view(b, v * t, self.j, self.key_dim)
         k = self.key(tokens).view(b, v * t, self.j, self.key_dim)
         logits = torch.einsum("bqjc,bkjc->bjqk", q, k) / math.sqrt(self.key_dim)   # (B, J, VT, VT)
         eye = torch.eye(v * t, dtype=h.dtype, device=h.device)
-        logits = logits + self.self_bias * eye
+        logits = logits + self.self_bias * eye + log_confidence.transpose(1, 2)[:, :, None, :]
         logits = logits.masked_fill(~token_mask[:, None, None, :], float("-inf"))
         weights = logits.softmax(dim=-1)
         joints = x.reshape(b, v * t, self.j, self.d)
@@ -214,14 +222,16 @@ def root_relative(poses: torch.Tensor, cfg: SynSPConfig) -> torch.Tensor:
     return p - p[..., list(cfg.root_joints), :].mean(dim=-2, keepdim=True)
 
 
-def pose_similarity_encoding(poses: torch.Tensor, cfg: SynSPConfig) -> torch.Tensor:
+def pose_similarity_encoding(poses: torch.Tensor, cfg: SynSPConfig, observed: torch.Tensor) -> torch.Tensor:
     """Eq. 1: PSE[b, v1, v2, t] = exp(-sum_j |P^rel(v1,t,j) - P^rel(v2,t,j)|^2), root-relative.
 
-    poses (B, V, T, J*D), normalized -> (B, V, V, T); the diagonal is exactly 1.
+    poses (B, V, T, J*D), normalized; observed (B, V, T, J) float, 1 = joint seen: the sum runs
+    over the joints both views saw -> (B, V, V, T); the diagonal is exactly 1.
     """
-    rel = root_relative(poses, cfg).flatten(-2)                   # (B, V, T, J*D)
-    diff = rel[:, :, None] - rel[:, None, :]                        # (B, V1, V2, T, J*D)
-    return torch.exp(-(diff ** 2).sum(dim=-1))
+    rel = root_relative(poses, cfg)                                 # (B, V, T, J, D)
+    diff = ((rel[:, :, None] - rel[:, None, :]) ** 2).sum(dim=-1)   # (B, V1, V2, T, J)
+    both = observed[:, :, None] * observed[:, None, :]
+    return torch.exp(-(diff * both).sum(dim=-1))
 
 
 def pose_quality_encoding(p_acc: torch.Tensor, p_pos: torch.Tensor, cfg: SynSPConfig) -> torch.Tensor:
@@ -240,20 +250,22 @@ def pqe_matrix(quality: torch.Tensor) -> torch.Tensor:
     return eye[None, :, :, None] * quality[:, :, None, :]
 
 
-def body_frame_rotation(poses: torch.Tensor, view_mask: torch.Tensor, cfg: SynSPConfig) -> torch.Tensor:
+def body_frame_rotation(poses: torch.Tensor, observed: torch.Tensor, cfg: SynSPConfig) -> torch.Tensor:
     """Rotation R (B, 3, 3) into the window's body frame; canonical = original @ R.T.
 
     Rows of R: x from the right to the left hip, z from the hips' to the shoulders' mid-point made
     orthogonal to x (the torso's up), y = z cross x. Both directions are means over the window's
-    frames and live views of poses (B, V, T, J*3), so one rotation serves the whole window. A
-    degenerate window (hips together, or torso along the hips) keeps the identity.
+    tokens (frames of live views) of poses (B, V, T, J*3) where their joints were observed
+    (observed (B, V, T, J) float), so one rotation serves the whole window. A degenerate window
+    (hips together or unseen, or torso along the hips) keeps the identity.
     """
     skeleton = get_skeleton(cfg.skeleton)
     (l_hip, r_hip), (l_shoulder, r_shoulder) = (skeleton.left_right_pair(name) for name in ("hip", "shoulder"))
     p = poses.unflatten(-1, (cfg.num_joints, 3))
-    w = view_mask[:, :, None, None].to(p.dtype)                                   # (B, V, 1, 1)
-    lateral = ((p[..., l_hip, :] - p[..., r_hip, :]) * w).sum(dim=(1, 2))         # (B, 3)
-    up = ((p[..., l_shoulder, :] + p[..., r_shoulder, :] - p[..., l_hip, :] - p[..., r_hip, :]) * w).sum(dim=(1, 2))
+    hips = (observed[..., l_hip] * observed[..., r_hip])[..., None]                # (B, V, T, 1)
+    torso = hips * (observed[..., l_shoulder] * observed[..., r_shoulder])[..., None]
+    lateral = ((p[..., l_hip, :] - p[..., r_hip, :]) * hips).sum(dim=(1, 2))       # (B, 3)
+    up = ((p[..., l_shoulder, :] + p[..., r_shoulder, :] - p[..., l_hip, :] - p[..., r_hip, :]) * torso).sum(dim=(1, 2))
     x = F.normalize(lateral, dim=-1, eps=1e-12)
     z = up - (up * x).sum(dim=-1, keepdim=True) * x
     ok = (lateral.norm(dim=-1) > 1e-6) & (z.norm(dim=-1) > 1e-6 * up.norm(dim=-1).clamp_min(1e-12))
@@ -272,7 +284,7 @@ class SynSP(nn.Module):
         super().__init__()
         self.cfg = cfg
         c = cfg
-        self.embed = nn.Linear(c.num_joints * c.dims, c.d_model)   # E: per-frame linear embedding
+        self.embed = nn.Linear(c.num_joints * (c.dims + c.confidence_input), c.d_model)  # E: per frame
         self.time_embed = nn.Parameter(torch.randn(c.window, c.d_model) / math.sqrt(c.d_model))
         self.local_encoder = nn.ModuleList(EncoderLayer(c) for _ in range(c.n_local_layers))
         self.global_encoder = nn.ModuleList(EncoderLayer(c) for _ in range(c.n_global_layers))
@@ -284,13 +296,55 @@ class SynSP(nn.Module):
             self.refine_head = PoseMixingHead(c)
 
     # -- normalization contract ---------------------------------------------------------------
-    def window_centre(self, poses: torch.Tensor, view_mask: torch.Tensor) -> torch.Tensor:
-        """Mean root position over the frames and live views of each window: (B, 1, 1, 1, D)."""
+    def observed_inputs(self, poses: torch.Tensor, view_mask: torch.Tensor, confidence: torch.Tensor | None):
+        """(poses with every unobserved joint set to 0, confidence (B, V, T, J) in [0, 1], observed
+        (B, V, T, J) float): a joint is observed when its view is live, its coordinates are finite
+        and its confidence (None: 1; NaN: 0) is above 0."""
+        c = self.cfg
+        b, v, t, _ = poses.shape
+        if confidence is None:
+            confidence = torch.ones(b, v, t, c.num_joints, dtype=poses.dtype, device=poses.device)
+        finite = torch.isfinite(poses.unflatten(-1, (c.num_joints, c.dims))).all(dim=-1)
+        zero = torch.zeros((), dtype=poses.dtype, device=poses.device)
+        confidence = torch.where(finite & view_mask[:, :, None, None],
+                                 confidence.to(poses.dtype).nan_to_num(0.0).clamp(0, 1), zero)
+        observed = (confidence > 0).to(poses.dtype)
+        return torch.where(observed.repeat_interleave(c.dims, dim=-1) > 0, poses, zero), confidence, observed
+
+    def window_centre(self, poses: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        """Mean observed root position over each window's tokens: (B, 1, 1, 1, D).
+
+        poses (B, V, T, J*D) (unobserved entries finite, e.g. 0); observed (B, V, T, J) float.
+        A window whose root joints were never observed is centred on its observed joints' mean.
+        """
         joints = poses.unflatten(-1, (self.cfg.num_joints, self.cfg.dims))
-        root = joints[..., list(self.cfg.root_joints), :].mean(dim=-2)               # (B, V, T, D)
-        w = view_mask[:, :, None, None].to(poses.dtype)
-        centre = (root * w).sum(dim=(1, 2)) / (w.sum(dim=(1, 2)) * root.shape[2])   # (B, D)
+        w = observed[..., None]
+        roots = list(self.cfg.root_joints)
+
+        def mean(js):
+            return (joints[..., js, :] * w[..., js, :]).sum(dim=(1, 2, 3)) / w[..., js, :].sum(dim=(1, 2, 3)).clamp_min(1e-6)
+        seen_root = w[..., roots, :].sum(dim=(1, 2, 3)) > 0                            # (B, 1)
+        centre = torch.where(seen_root, mean(roots), mean(slice(None)))                # (B, D)
         return centre[:, None, None, None, :]
+
+    def fill_missing(self, x: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        """Normalized x (B, V, T, J*D) with each unobserved joint replaced by its mean over the
+        window's observed tokens, or, unseen in the whole window, by its parent's (filled)
+        position (the root: the window centre, 0). What the embedding sees; see the docstring."""
+        c = self.cfg
+        p = x.unflatten(-1, (c.num_joints, c.dims))
+        w = observed[..., None]                                                        # (B, V, T, J, 1)
+        count = w.sum(dim=(1, 2), keepdim=True)                                        # (B, 1, 1, J, 1)
+        mean = (p * w).sum(dim=(1, 2), keepdim=True) / count.clamp_min(1e-6)
+        fill = torch.where(count > 0, mean, torch.zeros_like(mean)).expand_as(p)
+        seen = (count > 0).expand_as(p)
+        skeleton = get_skeleton(c.skeleton)
+        joints = list(fill.unbind(dim=-2))
+        for j in sorted(range(c.num_joints), key=skeleton.depths.__getitem__):   # parents first
+            parent = skeleton.parents[j]
+            if parent >= 0:
+                joints[j] = torch.where(seen[..., j, :], joints[j], joints[parent])
+        return torch.where(w > 0, p, torch.stack(joints, dim=-2)).flatten(-2)
 
     def normalize(self, poses: torch.Tensor, centre: torch.Tensor, rotation: torch.Tensor | None) -> torch.Tensor:
         """Centred, scaled and (rotation (B, 3, 3), body frame) rotated: data -> model coordinates."""
@@ -321,11 +375,15 @@ class SynSP(nn.Module):
             x = layer(x, memory_tokens, mask, offset)
         return x.view(b, v, t, e)
 
-    def forward(self, poses: torch.Tensor, view_mask: torch.Tensor | None = None) -> SynSPOutput:
-        """poses (B, V, T, J*D) in data units; view_mask (B, V) bool, True = view present.
+    def forward(self, poses: torch.Tensor, view_mask: torch.Tensor | None = None,
+                confidence: torch.Tensor | None = None) -> SynSPOutput:
+        """poses (B, V, T, J*D) in data units; view_mask (B, V) bool, True = view present;
+        confidence (B, V, T, J) in [0, 1] per joint (None: 1), 0 = missing.
 
         Masked views may hold anything (NaN too): the live views ignore them, their outputs are
-        their inputs unchanged and their quality is 0. Every window needs one live view.
+        their inputs unchanged and their quality is 0. Every window needs one live view. A joint
+        with a non-finite coordinate is missing whatever its confidence; outputs are finite for
+        every live view, missing joints included (module docstring).
         """
         c = self.cfg
         b, v, t, _ = poses.shape
@@ -333,14 +391,16 @@ class SynSP(nn.Module):
             view_mask = torch.ones(b, v, dtype=torch.bool, device=poses.device)
         live = view_mask[:, :, None, None]
         raw = poses
-        poses = torch.where(live, poses, torch.zeros((), dtype=poses.dtype, device=poses.device))
-        centre = self.window_centre(poses, view_mask)
-        rotation = body_frame_rotation(poses, view_mask, c) if c.body_frame else None
-        x = self.normalize(poses, centre, rotation)                             # (B, V, T, J*D)
+        poses, confidence, observed = self.observed_inputs(poses, view_mask, confidence)
+        centre = self.window_centre(poses, observed)
+        rotation = body_frame_rotation(poses, observed, c) if c.body_frame else None
+        x = self.fill_missing(self.normalize(poses, centre, rotation), observed)   # (B, V, T, J*D)
         token_mask = view_mask[:, :, None].expand(b, v, t).reshape(b, v * t)   # (B, V*T)
+        log_confidence = torch.log(confidence + 1e-4).reshape(b, v * t, c.num_joints)
 
-        # Embedding + temporal position encoding, shared by both encoders
-        emb = self.embed(x) + self.time_embed[:t]                               # (B, V, T, E)
+        # Embedding (+ confidence) + temporal position encoding, shared by both encoders
+        features = torch.cat([x, confidence], dim=-1) if c.confidence_input else x
+        emb = self.embed(features) + self.time_embed[:t]                        # (B, V, T, E)
         e = emb.shape[-1]
 
         # Local Correlation Encoder: each view on its own over its T frames -> query
@@ -356,21 +416,22 @@ class SynSP(nn.Module):
 
         # Base Decoder (Eq. 2) with PSE I (Eq. 1) on the input added to the memory
         zeros = poses.new_zeros(b, v, v, t)
-        pse1 = pose_similarity_encoding(x, c) if c.use_pse1 else zeros
+        pse1 = pose_similarity_encoding(x, c, observed) if c.use_pse1 else zeros
         q3 = self.decode(self.base_shared, local, glob, pse1, token_mask)
         h_pos = self.decode([self.base_pos_layer], q3, glob, pse1, token_mask)
         h_acc = self.decode([self.base_acc_layer], q3, glob, pse1, token_mask)
-        p_pos = self.pos_head(h_pos, glob, x, token_mask)
-        p_acc = self.acc_head(h_acc, glob, x, token_mask)
+        p_pos = self.pos_head(h_pos, glob, x, token_mask, log_confidence)
+        p_acc = self.acc_head(h_acc, glob, x, token_mask, log_confidence)
 
         # Refinement stage: detached branches -> PQE (Eq. 3) and PSE II -> Refinement Decoder
         pos_d, acc_d = p_pos.detach(), p_acc.detach()
         quality = pose_quality_encoding(acc_d, pos_d, c) * view_mask[:, :, None]  # (B, V, T)
         if c.use_refinement:
-            pse2 = pose_similarity_encoding((pos_d + acc_d) / 2, c) if c.use_pse2 else zeros
+            pse2 = pose_similarity_encoding((pos_d + acc_d) / 2, c, live.expand_as(observed).to(poses.dtype)) \
+                if c.use_pse2 else zeros
             pqe = pqe_matrix(quality) if c.use_pqe else zeros
             h_ref = self.decode(self.refine_decoder, q3, glob, pse2 + pqe, token_mask)
-            refined = self.refine_head(h_ref, glob, x, token_mask)
+            refined = self.refine_head(h_ref, glob, x, token_mask, log_confidence)
         else:
             refined = (p_pos + p_acc) / 2
 

@@ -47,6 +47,13 @@ def resample(seq: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
     return ((1.0 - w) * x[lo] + w * x[hi]).astype(dtype)
 
 
+def resample_to_length(seq: np.ndarray, src_fps: float, dst_fps: float, length: int) -> np.ndarray:
+    """`resample`, then cut or padded (the last frame held) to exactly `length` frames: the way
+    back to a recording's own frames, whose last ones may lie past the resampled sequence's end."""
+    out = resample(seq, src_fps, dst_fps)[:length]
+    return np.concatenate([out, np.repeat(out[-1:], length - len(out), axis=0)]) if len(out) < length else out
+
+
 def to_root_relative(poses: np.ndarray, skeleton: Skeleton = H36M17) -> np.ndarray:
     """Subtract the root (pelvis) position of each frame: (..., J, D) -> (..., J, D)."""
     poses = np.asarray(poses)

@@ -9,34 +9,84 @@
 person's bone lengths from the fused output, every output pose projected onto it), as in the node;
 `bone_lengths=False` turns it off.
 
+Missing joints (NaN, or confidence 0) are welcome: an optional per-joint confidence in [0, 1]
+weighs the joints (`confidence=`), and outputs are always finite (`refine_views`).
+
 Sequences shorter than the window are padded by repeating their last frame, refined, and cut
 back. With `fps`, a recording outside the frame-rate range the checkpoint was trained on is
-resampled into it, refined, and resampled back to its own frames.
+resampled into it, refined, and resampled back to its own frames: the output always has the
+input's shape.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from synsp_core.bones import BoneLengthPrior, bone_prior_for
-from synsp_core.motion import resample
+from synsp_core.model import SynSP
+from synsp_core.motion import resample, resample_to_length
 from synsp_core.swaa import swaa
 
 
+MAX_ABS_MM = 1e7   # coordinates beyond 10 km are no measurement: treated as missing joints
+
+
 def check_poses(poses, num_joints: int, dims: int, name: str = "poses") -> np.ndarray:
-    """Validate a (T, J, D) or (V, T, J, D) array: finite, non-empty, the model's joint count and D."""
+    """Validate a (T, J, D) or (V, T, J, D) array of the model's joint count and D; return float32.
+
+    Missing joints may be NaN (as may inf, or coordinates beyond MAX_ABS_MM: all become NaN);
+    an array with no finite joint at all, or not numeric, is an error.
+    """
+    if isinstance(poses, (str, bytes, Path)):
+        raise ValueError(f"{name}: expected an array of poses, got the {type(poses).__name__} {str(poses)!r} "
+                         f"(load the file first, e.g. np.load)")
     arr = np.asarray(poses)
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"{name}: expected numeric poses, got dtype {arr.dtype}")
     if arr.ndim not in (3, 4):
         raise ValueError(f"{name}: expected (T, J, {dims}) or (V, T, J, {dims}), got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name}: empty array, shape {arr.shape}")
     if arr.shape[-2:] != (num_joints, dims):
         raise ValueError(f"{name}: the model takes {num_joints} joints x {dims} dims, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
-        raise ValueError(f"{name}: contains NaN/inf or is not numeric")
-    return arr.astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        arr = arr.astype(np.float64)
+        plausible = (np.abs(arr) <= MAX_ABS_MM).all(axis=-1)          # False for NaN and inf too
+    if not plausible.any():
+        raise ValueError(f"{name}: no finite joint in the whole array (all NaN/inf or beyond {MAX_ABS_MM:g} mm)")
+    return np.where(plausible[..., None], arr, np.nan).astype(np.float32)
+
+
+def check_confidence(confidence, poses: np.ndarray, name: str = "confidence") -> np.ndarray:
+    """Per-joint confidence shaped like poses without the last axis, finite, in [0, 1]; None: 1."""
+    if confidence is None:
+        return np.ones(poses.shape[:-1], dtype=np.float32)
+    conf = np.asarray(confidence)
+    if not np.issubdtype(conf.dtype, np.number) or conf.shape != poses.shape[:-1]:
+        raise ValueError(f"{name}: expected numbers shaped {poses.shape[:-1]} (the poses' shape without the "
+                         f"last axis), got {conf.dtype} {conf.shape}")
+    conf = conf.astype(np.float32)
+    if not (np.isfinite(conf) & (conf >= 0) & (conf <= 1)).all():
+        raise ValueError(f"{name}: values must be finite and in [0, 1]")
+    return conf
+
+
+def interpolate_missing(views: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """(V, T, J, D) with each unobserved entry (observed (V, T, J) False) linearly interpolated in
+    time from the view's observed frames of that joint (held at the ends); a joint a view never
+    observed stays NaN. Only for resampling and for frames no window can refine."""
+    out = np.array(views, dtype=np.float64)
+    frames = np.arange(views.shape[1])
+    for v, j in zip(*np.nonzero(~observed.all(axis=1))):
+        seen = observed[v, :, j]
+        out[v, :, j] = np.nan
+        if seen.any():
+            for d in range(views.shape[-1]):
+                out[v, :, j, d] = np.interp(frames, frames[seen], views[v, seen, j, d])
+    return out
 
 
 class Refiner:
@@ -45,8 +95,9 @@ class Refiner:
     def __init__(self, infer, window: int, num_joints: int, dims: int, max_views: int,
                  fps_range: tuple[float, float] | None = None, batch_size: int = 1024,
                  bone_prior: BoneLengthPrior | None = None):
-        """infer(poses (B, V, W, J*D) tensor mm, view_mask (B, V)) -> refined tensor of that shape;
-        bone_prior: the bone-length stage after SWAA (None: off)."""
+        """infer(poses (B, V, W, J*D) tensor mm, view_mask (B, V), confidence (B, V, W, J)) ->
+        (refined tensor shaped like poses, quality (B, V, W)); bone_prior: the bone-length stage
+        after SWAA (None: off)."""
         self.infer, self.window, self.num_joints, self.dims = infer, window, num_joints, dims
         self.max_views, self.fps_range, self.batch_size = max_views, fps_range, batch_size
         self.bone_prior = bone_prior
@@ -61,8 +112,8 @@ class Refiner:
         info = read_checkpoint_info(checkpoint or DEFAULT_CHECKPOINT)
         fps_range = info.get("meta", {}).get("train_config", {}).get("fps_range")
         c = engine.config
-        return cls(lambda poses, mask: engine(poses, mask)[0], c.window, c.num_joints, c.dims,
-                   c.max_views, tuple(fps_range) if fps_range else None, batch_size, bone_prior_for(c, bone_lengths))
+        return cls(engine, c.window, c.num_joints, c.dims, c.max_views,
+                   tuple(fps_range) if fps_range else None, batch_size, bone_prior_for(c, bone_lengths))
 
     @classmethod
     def from_model(cls, model: torch.nn.Module, batch_size: int = 1024, max_views: int = 8,
@@ -72,60 +123,114 @@ class Refiner:
         c = model.cfg
 
         @torch.inference_mode()
-        def infer(poses, mask):
-            out = model(poses, mask)
-            return out.refined if isinstance(out, tuple) else out
+        def infer(poses, mask, confidence):
+            if isinstance(model, SynSP):
+                out = model(poses, mask, confidence)
+                return out.refined, out.quality
+            # SmoothNet takes no missing joints: they hold their interpolated input (nan: 0)
+            return model(poses.nan_to_num(), mask), torch.ones(poses.shape[:3])
         return cls(infer, c.window, c.num_joints, c.dims, getattr(c, "max_views", max_views), None, batch_size,
                    bone_prior_for(c, bone_lengths))
 
-    def refine(self, poses, fps: float | None = None, name: str = "poses") -> np.ndarray:
-        """(T, J, D) -> refined (T, J, D); (V, T, J, D) -> refined (V, T, J, D), all views at once."""
+    def refine(self, poses, fps: float | None = None, name: str = "poses", confidence=None) -> np.ndarray:
+        """(T, J, D) -> refined (T, J, D); (V, T, J, D) -> refined (V, T, J, D), all views at once.
+        NaN joints are missing; confidence (poses' shape without D) weighs the joints (None: 1)."""
         arr = check_poses(poses, self.num_joints, self.dims, name)
-        if arr.ndim == 3:
-            return self.refine_views(arr[None], fps, name)[0][0]
-        return self.refine_views(arr, fps, name)[0]
+        refined = self.refine_views(arr, fps, name, confidence)[0]
+        return refined[0] if arr.ndim == 3 else refined
 
-    def refine_views(self, views, fps: float | None = None, name: str = "poses") -> tuple[np.ndarray, np.ndarray]:
-        """(V, T, J, D) views of one motion in one frame -> (refined (V, T, J, D), fused (T, J, D)).
+    def refine_views(self, views, fps: float | None = None, name: str = "poses", confidence=None,
+                     return_quality: bool = False):
+        """(V, T, J, D) views of one motion in one frame -> (refined (V, T, J, D), fused (T, J, D)),
+        plus joint_quality (T, J) in [0, 1] with return_quality.
 
-        fused is the mean of the refined views; with the bone-length stage, both are then projected
-        onto the lengths estimated from fused (so fused is no longer exactly the mean of refined)."""
+        Joints that are NaN (or have confidence 0) are missing: the model weighs every joint by its
+        confidence and predicts missing ones from the rest. fused is the mean of the views refined
+        around each frame (a view with no observation near a frame gets the fused pose there);
+        with the bone-length stage, all are then projected onto the lengths estimated from fused.
+        joint_quality is the best over views of PQE quality x the joint's confidence: 0 for a
+        joint no view saw. Outputs are finite and have the input's frames at any fps.
+        """
         arr = check_poses(views, self.num_joints, self.dims, name)
+        conf = check_confidence(confidence, arr, f"{name} confidence")
         if arr.ndim == 3:
-            arr = arr[None]
+            arr, conf = arr[None], conf[None]
+        observed = np.isfinite(arr).all(axis=-1) & (conf > 0)
+        if not observed.any():
+            raise ValueError(f"{name}: no joint is observed (every joint is NaN or has confidence 0)")
+        if len(arr) > self.max_views:
+            raise ValueError(f"{name}: {len(arr)} views, but the model takes at most {self.max_views}")
+        filled = interpolate_missing(arr, observed)
         rate = self._model_rate(fps)
-        if rate is not None:
-            inner = np.stack([resample(v, fps, rate) for v in arr])
-            refined = self._refine_at_model_rate(inner)
-            refined = np.stack([resample(v, rate, fps)[: arr.shape[1]] for v in refined])
+        if rate is not None:   # every view to the model's rate and back, to the input's frames
+            def per_view(x, src, dst, frames=None):
+                return np.stack([resample(v, src, dst) if frames is None else resample_to_length(v, src, dst, frames)
+                                 for v in x])
+            inner_observed = per_view(observed.astype(np.float64), fps, rate) > 1 - 1e-6
+            inner_conf = per_view(conf * observed, fps, rate) * inner_observed
+            refined, quality = self._refine_at_model_rate(per_view(filled, fps, rate), inner_conf, inner_observed)
+            refined, quality = (per_view(x, rate, fps, arr.shape[1]) for x in (refined, quality))
         else:
-            refined = self._refine_at_model_rate(arr)
-        fused = refined.mean(axis=0)
-        if self.bone_prior is None:
-            return refined, fused
-        lengths = self.bone_prior.stream_lengths(fused)   # one recording = one stream
-        projected = self.bone_prior.project(np.concatenate([refined, fused[None]]), lengths)  # one call for all
-        return projected[:-1], projected[-1]
+            refined, quality = self._refine_at_model_rate(filled, conf * observed, observed)
+        joint_quality = (quality[..., None] * conf * observed).max(axis=0)          # (T, J)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # frames no view covers: filled below
+            fused = np.nanmean(refined, axis=0)
+        fused = interpolate_missing(fused[None], np.isfinite(fused).all(axis=-1)[None])[0]
+        if not np.isfinite(fused).all():
+            raise ValueError(f"{name}: could not refine: a joint has no estimate in any frame")
+        refined = np.where(np.isfinite(refined), refined, fused[None]).astype(np.float32)
+        fused = fused.astype(np.float32)
+        if self.bone_prior is not None:
+            seen = observed.any(axis=0).astype(np.float64)                          # (T, J) of the input
+            weights = seen[:, self.bone_prior.parents] * seen[:, self.bone_prior.children]
+            lengths = self.bone_prior.stream_lengths(fused, weights)   # one recording = one stream
+            projected = self.bone_prior.project(np.concatenate([refined, fused[None]]), lengths)  # one call
+            refined, fused = projected[:-1], projected[-1]
+        return (refined, fused, joint_quality.astype(np.float32)) if return_quality else (refined, fused)
 
     def _model_rate(self, fps: float | None) -> float | None:
         """The rate to refine at when fps lies outside the trained range, else None (no resampling)."""
         if fps is None or self.fps_range is None:
             return None
+        if not (np.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps must be a positive finite frame rate, got {fps}")
         lo, hi = self.fps_range
         return None if lo <= fps <= hi else float(np.clip(fps, lo, hi))
 
-    def _refine_at_model_rate(self, views: np.ndarray) -> np.ndarray:
+    def _refine_at_model_rate(self, views: np.ndarray, confidence: np.ndarray, observed: np.ndarray):
+        """views (V, T, J, D) with missing joints interpolated (NaN where a view never saw the
+        joint), confidence and observed (V, T, J) -> (refined (V, T, J, D), quality (V, T)), NaN
+        where no window saw the view (see refine_views).
+
+        Every stride-1 window in which a view observed any joint runs the model with that view
+        live; a window where no view observed anything is skipped. SWAA merges the windows per
+        view, weighted by the view's liveness, so a view's output comes from the windows that saw it.
+        """
         v, t, j, d = views.shape
-        if v > self.max_views:
-            raise ValueError(f"{v} views, but the model takes at most {self.max_views}")
         w = self.window
-        padded = np.concatenate([views, np.repeat(views[:, -1:], max(0, w - t), axis=1)], axis=1)
-        seq = torch.from_numpy(padded.reshape(v, len(padded[0]), j * d))
-        n = seq.shape[1] - w + 1
-        windows = seq.unfold(1, w, 1).permute(1, 0, 3, 2)                 # (N, V, W, J*D)
-        mask = torch.ones(1, v, dtype=torch.bool)
-        outs = [self.infer(windows[i:i + self.batch_size].contiguous(), mask.expand(min(self.batch_size, n - i), v))
-                for i in range(0, n, self.batch_size)]
-        out = torch.cat(outs).float().cpu()                                # (N, V, W, J*D)
-        merged = swaa(out.permute(1, 0, 2, 3).contiguous())                # (V, T_padded, J*D)
-        return merged[:, :t].reshape(v, t, j, d).numpy()
+        pad = max(0, w - t)
+
+        def padded(x):   # short sequences: repeat the last frame up to one window
+            return np.concatenate([x, np.repeat(x[:, -1:], pad, axis=1)], axis=1)
+        poses = torch.from_numpy(np.where(padded(observed)[..., None], padded(views), np.nan)
+                                 .astype(np.float32).reshape(v, t + pad, j * d))
+        conf = torch.from_numpy(padded(confidence).astype(np.float32))
+        windows = poses.unfold(1, w, 1).permute(1, 0, 3, 2)                 # (N, V, W, J*D)
+        conf_windows = conf.unfold(1, w, 1).permute(1, 0, 3, 2)             # (N, V, W, J)
+        live = (conf_windows > 0).any(dim=3).any(dim=2)                     # (N, V)
+        ok = torch.nonzero(live.any(dim=1)).flatten()
+        refined = torch.zeros(*windows.shape)
+        quality = torch.zeros(*windows.shape[:3])
+        for i in range(0, len(ok), self.batch_size):
+            idx = ok[i:i + self.batch_size]
+            out, q = self.infer(windows[idx].contiguous(), live[idx].contiguous(), conf_windows[idx].contiguous())
+            refined[idx], quality[idx] = out.float().cpu(), q.float().cpu()
+        weight = live[:, :, None, None].float().expand(-1, -1, w, 1)        # (N, V, W, 1)
+        rows = torch.cat([torch.where(weight > 0, refined, 0.0), quality[..., None] * weight, weight], dim=-1)
+        merged = swaa(rows.permute(1, 0, 2, 3).contiguous()).numpy()[:, :t]   # (V, T, J*D + 2): means
+        share = merged[..., -1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(share[..., None] > 0, merged[..., :-2] / share[..., None], np.nan)
+            q = np.where(share > 0, merged[..., -2] / share, 0.0)
+        return out.reshape(v, t, j, d), q

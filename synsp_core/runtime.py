@@ -1,7 +1,7 @@
 """One inference interface for the node and offline refinement.
 
     backend = create_backend(checkpoint=None, backend="auto")
-    refined, quality = backend(poses, view_mask)   # (B, V, T, J*D) float32 mm, (B, V) bool
+    refined, quality = backend(poses, view_mask, confidence)   # (B, V, T, J*D) mm, (B, V) bool, (B, V, T, J)
     backend.name, backend.device, backend.config   # e.g. "aoti-cpu", cpu, SynSPConfig
 
 backend=
@@ -47,8 +47,10 @@ class Backend:
     device: torch.device
     config: SynSPConfig
 
-    def __call__(self, poses: torch.Tensor, view_mask: torch.Tensor | None = None):
-        """poses (B, V, T, J*D) in mm, view_mask (B, V) bool (None: all views live)
+    def __call__(self, poses: torch.Tensor, view_mask: torch.Tensor | None = None,
+                 confidence: torch.Tensor | None = None):
+        """poses (B, V, T, J*D) in mm (NaN: joint missing), view_mask (B, V) bool (None: all views
+        live), confidence (B, V, T, J) in [0, 1] (None: 1; 0: missing)
         -> (refined (B, V, T, J*D) float32, quality (B, V, T) float32) on self.device."""
         cfg = self.config
         expected = f"(B, V, {cfg.window}, {cfg.num_joints * cfg.dims})"
@@ -66,13 +68,20 @@ class Backend:
             raise ValueError(f"view_mask must be a bool tensor shaped ({batch}, {views}), got {got}")
         if not bool(view_mask.any(dim=1).all()):
             raise ValueError("every window needs at least one live view (a view_mask row is all False)")
+        joints_shape = (batch, views, cfg.window, cfg.num_joints)
+        if confidence is None:
+            confidence = torch.ones(joints_shape)
+        elif not isinstance(confidence, torch.Tensor) or tuple(confidence.shape) != joints_shape:
+            got = tuple(confidence.shape) if isinstance(confidence, torch.Tensor) else type(confidence).__name__
+            raise ValueError(f"confidence must be a tensor shaped {joints_shape}, got {got}")
         # Compiled backends (AOTI, TensorRT, CUDA Graphs) assume dense row-major inputs: an
         # expanded (stride-0) mask was read wrongly by AOTI, so every backend gets contiguous ones.
         with torch.inference_mode():
             return self.run(poses.to(self.device, torch.float32).contiguous(),
-                            view_mask.to(self.device).contiguous())
+                            view_mask.to(self.device).contiguous(),
+                            confidence.to(self.device, torch.float32).contiguous())
 
-    def run(self, poses: torch.Tensor, view_mask: torch.Tensor):
+    def run(self, poses: torch.Tensor, view_mask: torch.Tensor, confidence: torch.Tensor):
         raise NotImplementedError
 
 
@@ -85,8 +94,8 @@ class EagerBackend(Backend):
         self.config: SynSPConfig = model.cfg
         self.name = f"eager-{self.device.type}"
 
-    def run(self, poses, view_mask):
-        return self.module(poses, view_mask)
+    def run(self, poses, view_mask, confidence):
+        return self.module(poses, view_mask, confidence)
 
 
 class CudaGraphBackend(Backend):
@@ -107,8 +116,8 @@ class CudaGraphBackend(Backend):
         self.module = move_to_device_pass(program, self.device).module()
         self.graphs = {}   # (B, V) -> (graph, static inputs, static outputs)
 
-    def capture(self, poses, view_mask):
-        static_inputs = (poses.clone(), view_mask.clone())
+    def capture(self, *inputs):
+        static_inputs = tuple(x.clone() for x in inputs)
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):   # warm-up outside the graph: lazy init, allocator pools
@@ -120,14 +129,15 @@ class CudaGraphBackend(Backend):
             static_outputs = self.module(*static_inputs)
         return graph, static_inputs, static_outputs
 
-    def run(self, poses, view_mask):
+    def run(self, poses, view_mask, confidence):
+        inputs = (poses, view_mask, confidence)
         shape = tuple(poses.shape[:2])
         if shape not in self.graphs:
             log.info("capturing a CUDA graph for batch %d, %d views", *shape)
-            self.graphs[shape] = self.capture(poses, view_mask)
-        graph, (static_poses, static_mask), outputs = self.graphs[shape]
-        static_poses.copy_(poses)
-        static_mask.copy_(view_mask)
+            self.graphs[shape] = self.capture(*inputs)
+        graph, static_inputs, outputs = self.graphs[shape]
+        for static, x in zip(static_inputs, inputs):
+            static.copy_(x)
         graph.replay()
         return tuple(out.clone() for out in outputs)   # the next replay overwrites the outputs
 
@@ -143,8 +153,8 @@ class AOTIBackend(Backend):
         self.name = "aoti-cpu"
         self.runner = torch._inductor.aoti_load_package(str(artifact))
 
-    def run(self, poses, view_mask):
-        refined, quality = self.runner(poses, view_mask)
+    def run(self, poses, view_mask, confidence):
+        refined, quality = self.runner(poses, view_mask, confidence)
         return refined, quality
 
 
@@ -164,7 +174,7 @@ class TensorRTBackend(Backend):
         self.min_batch, _, self.max_batch = info["batch"]
         self.module = torch.export.load(str(artifact)).module()
 
-    def run(self, poses, view_mask):
+    def run(self, poses, view_mask, confidence):
         batch, views = poses.shape[:2]
         if views > self.views:
             raise ValueError(f"{views} views, but the TensorRT engine {self.artifact.name} was built for "
@@ -173,9 +183,10 @@ class TensorRTBackend(Backend):
             missing = self.views - views
             poses = torch.cat([poses, poses.new_zeros(batch, missing, *poses.shape[2:])], dim=1)
             view_mask = torch.cat([view_mask, view_mask.new_zeros(batch, missing)], dim=1)
+            confidence = torch.cat([confidence, confidence.new_zeros(batch, missing, *confidence.shape[2:])], dim=1)
         refined, quality = [], []
         for start in range(0, batch, self.max_batch):
-            chunk = (poses[start:start + self.max_batch], view_mask[start:start + self.max_batch])
+            chunk = tuple(x[start:start + self.max_batch] for x in (poses, view_mask, confidence))
             size = len(chunk[0])
             if size < self.min_batch:
                 chunk = tuple(torch.cat([x, x[:1].expand(self.min_batch - size, *x.shape[1:])]) for x in chunk)

@@ -28,6 +28,12 @@ Choices, on purpose:
 - Bone lengths (3D): with a BoneLengthPrior, each finalized fused pose updates the running
   bone-length estimate, and the fused and per-view poses are projected onto it (synsp_core.bones),
   the same stage as in the offline Refiner. A new stream starts a new estimate.
+- Missing joints: a pose may hold NaN joints (coordinates that are not finite or beyond
+  MAX_ABS_MM count as missing too), and `confidences` gives per-joint confidence in [0, 1]; the
+  model weighs joints by it and predicts missing ones. A pose with no observed joint counts as
+  no pose. Each frame's `joint_quality` is the best over its views of PQE quality x the joint's
+  confidence in that frame: 0 for a joint no view saw. The bone-length estimate learns only from
+  bones whose two joints some view saw.
 - Nothing non-finite leaves: a view whose window output has NaN/inf gets weight 0 for that window,
   and a frame left with no finite view is dropped; both are counted.
 """
@@ -40,6 +46,7 @@ import numpy as np
 import torch
 
 from synsp_core.bones import BoneLengthPrior
+from synsp_core.refiner import MAX_ABS_MM
 from synsp_core.swaa import StreamingSWAA
 
 
@@ -53,6 +60,7 @@ class RefinedFrame:
     quality: np.ndarray     # (V,) PQE quality in [1/e, 1]; 0 for views not in use
     views: np.ndarray       # (V,) bool, views that contributed to this frame
     windows: np.ndarray     # (V,) int, windows averaged per view
+    joint_quality: np.ndarray  # (J,) in [0, 1]: best view quality x joint confidence; 0 = seen by no view
 
 
 @dataclass
@@ -64,6 +72,7 @@ class StreamingStats:
     resets: int = 0              # new streams started (backwards stamp or gap)
     duplicate_stamps: int = 0    # frames ignored because their stamp repeated the last one
     empty_frames: int = 0        # frames ignored because no view had a pose
+    missing_joints: int = 0      # joints of received poses that were missing (NaN, implausible, confidence 0)
     nonfinite_windows: int = 0   # (window, view) outputs with NaN/inf, given weight 0
     dropped_frames: int = 0      # finalized frames with no finite view, not returned
 
@@ -113,27 +122,35 @@ class StreamingRefiner:
         """Forget the stream (buffers, held frames); counters stay."""
         v, w = self.num_views, self.window
         self.buffers = np.zeros((v, w, self.num_joints, self.dims), dtype=np.float32)  # oldest first
+        self.confidence = np.zeros((v, w, self.num_joints), dtype=np.float32)          # 0 = missing
         self.observed = np.zeros((v, w), dtype=bool)  # real pose at that buffer row
         self.in_use = np.zeros(v, dtype=bool)
         self.swaa.reset()
         self.windows_pushed = 0
         self.pending_stamps: dict[int, float] = {}  # SWAA frame index -> capture stamp
+        self.pending_confidence: dict[int, np.ndarray] = {}  # SWAA frame index -> (V, J) as received
         self.last_stamp_s: float | None = None
         if self.bone_prior is not None:
             self.bone_prior.reset()
 
-    def push(self, stamp_s: float, poses, live=None) -> list[RefinedFrame]:
+    def push(self, stamp_s: float, poses, live=None, confidences=None) -> list[RefinedFrame]:
         """Add one synchronized frame and return the frames finalized by it, oldest first.
 
-        poses: V entries, each (J, D) in mm or None (no message from that view in this frame).
-        live: (V,) bool from the synchronizer, False = the view timed out (None: poses present).
+        poses: V entries, each (J, D) in mm (NaN joints: missing) or None (no message from that
+        view in this frame). live: (V,) bool from the synchronizer, False = the view timed out
+        (None: poses present). confidences: V entries, each (J,) in [0, 1] or None (1).
         """
         if len(poses) != self.num_views:
             raise ValueError(f"expected {self.num_views} poses (one per view, None if missing), got {len(poses)}")
+        confidences = [None] * self.num_views if confidences is None else list(confidences)
+        if len(confidences) != self.num_views:
+            raise ValueError(f"expected {self.num_views} confidences (one per view, or None), got {len(confidences)}")
+        checked = [None if p is None else self.check_pose(v, p, c) for v, (p, c) in enumerate(zip(poses, confidences))]
+        poses = [None if c is None else c[0] for c in checked]
+        confidences = [None if c is None else c[1] for c in checked]
         live = np.array([p is not None for p in poses]) if live is None else np.asarray(live, dtype=bool)
         if live.shape != (self.num_views,):
             raise ValueError(f"live must be shaped ({self.num_views},), got {live.shape}")
-        poses = [None if p is None else self.check_pose(v, p) for v, p in enumerate(poses)]
         stamp_s = float(stamp_s)
         self.stats.frames_in += 1
 
@@ -148,8 +165,11 @@ class StreamingRefiner:
             self.stats.empty_frames += 1
             return ready
         self.last_stamp_s = stamp_s
-        self.append(poses, live)
-        self.pending_stamps[self.windows_pushed + self.window - 1] = stamp_s
+        self.append(poses, confidences, live)
+        index = self.windows_pushed + self.window - 1
+        self.pending_stamps[index] = stamp_s
+        self.pending_confidence[index] = np.stack([c if p is not None and ok else np.zeros(self.num_joints, np.float32)
+                                                   for p, c, ok in zip(poses, confidences, live)])
         return ready + self.decode(self.swaa.push(self.run_model()))
 
     def flush(self) -> list[RefinedFrame]:
@@ -164,35 +184,48 @@ class StreamingRefiner:
         return ready
 
     # -- internals -----------------------------------------------------------------------------
-    def check_pose(self, view: int, pose) -> np.ndarray:
-        pose = np.asarray(pose, dtype=np.float32)
+    def check_pose(self, view: int, pose, confidence=None):
+        """(pose (J, D) float32 with missing joints NaN, confidence (J,)), or None when no joint
+        is observed. A wrong shape or a confidence outside [0, 1] is a ValueError."""
+        pose = np.asarray(pose, dtype=np.float64)
         if pose.shape != (self.num_joints, self.dims):
             raise ValueError(f"view {view}: pose must be shaped ({self.num_joints}, {self.dims}), got {pose.shape}")
-        if not np.isfinite(pose).all():
-            raise ValueError(f"view {view}: pose contains NaN or infinite values")
-        return pose
+        confidence = np.ones(self.num_joints) if confidence is None else np.asarray(confidence, dtype=np.float64)
+        if confidence.shape != (self.num_joints,) or not ((confidence >= 0) & (confidence <= 1)).all():
+            raise ValueError(f"view {view}: confidence must be {self.num_joints} values in [0, 1]")
+        with np.errstate(invalid="ignore"):
+            observed = (np.abs(pose) <= MAX_ABS_MM).all(axis=-1) & (confidence > 0)   # False for NaN / inf
+        self.stats.missing_joints += int((~observed).sum())
+        if not observed.any():
+            return None
+        return (np.where(observed[:, None], pose, np.nan).astype(np.float32),
+                np.where(observed, confidence, 0.0).astype(np.float32))
 
-    def append(self, poses, live) -> None:
+    def append(self, poses, confidences, live) -> None:
         """Shift every buffer by one frame and write the new poses (see module docstring)."""
         self.in_use &= live                       # dead views leave the model
         self.buffers[:, :-1] = self.buffers[:, 1:]  # the last row keeps its pose: a hold
+        self.confidence[:, :-1] = self.confidence[:, 1:]
         self.observed[:, :-1] = self.observed[:, 1:]
         self.observed[:, -1] = False
-        for v, pose in enumerate(poses):
+        for v, (pose, confidence) in enumerate(zip(poses, confidences)):
             if pose is None or not live[v]:
                 continue
             if not self.in_use[v]:                # joins: pad its whole buffer with this pose
                 self.buffers[v] = pose
+                self.confidence[v] = confidence
                 self.observed[v] = False
                 self.in_use[v] = True
             self.buffers[v, -1] = pose
+            self.confidence[v, -1] = confidence
             self.observed[v, -1] = True
 
     def run_model(self) -> np.ndarray:
         """Refine the current window; return the weighted SWAA rows (W, V * (J*D + 2))."""
         v, w = self.num_views, self.window
         poses = torch.from_numpy(self.buffers.reshape(1, v, w, self.pose_size))
-        refined, quality = self.backend(poses, torch.from_numpy(self.in_use[None]))
+        refined, quality = self.backend(poses, torch.from_numpy(self.in_use[None]),
+                                        torch.from_numpy(self.confidence[None]))
         refined = refined[0].float().cpu().numpy()           # (V, W, J*D)
         quality = quality[0].float().cpu().numpy()           # (V, W)
         finite = np.isfinite(refined).all(axis=(1, 2)) & np.isfinite(quality).all(axis=1)
@@ -210,6 +243,7 @@ class StreamingRefiner:
         frames = []
         for final in finals:
             stamp_s = self.pending_stamps.pop(final.index, None)
+            received = self.pending_confidence.pop(final.index, None)
             if stamp_s is None:                   # a warm-up padding row, not an input frame
                 continue
             means = final.value.reshape(self.num_views, self.pose_size + 2)
@@ -227,8 +261,11 @@ class StreamingRefiner:
             per_view = per_view.reshape(self.num_views, *shape)
             per_view[~views] = 0.0
             quality[~views] = 0.0
+            joint_quality = (quality[views, None] * received[views]).max(axis=0)
             if self.bone_prior is not None:   # one projection call for the fused and per-view poses
-                lengths = self.bone_prior.update(fused[None])[0]
+                seen = (received > 0).any(axis=0).astype(np.float64)
+                weights = seen[self.bone_prior.parents] * seen[self.bone_prior.children]
+                lengths = self.bone_prior.update(fused[None], weights[None])[0]
                 projected = self.bone_prior.project(np.concatenate([fused[None], per_view[views]]), lengths)
                 fused, per_view[views] = projected[0], projected[1:]
             frames.append(RefinedFrame(
@@ -238,6 +275,7 @@ class StreamingRefiner:
                 quality=quality.astype(np.float32),
                 views=views,
                 windows=np.rint(weight * final.count).astype(np.int64) * views,
+                joint_quality=joint_quality.astype(np.float32),
             ))
         self.stats.frames_out += len(frames)
         return frames

@@ -70,13 +70,14 @@ def built(checkpoint, cache):
 def assert_matches_eager(run, checkpoint):
     reference = EagerBackend(load_checkpoint(checkpoint))
     for seed, (batch, views) in enumerate(SHAPES):
-        poses, view_mask = random_windows(TINY, batch, views, seed=100 + seed)
-        expected, got = reference(poses, view_mask), run(poses, view_mask)
+        poses, view_mask, confidence = random_windows(TINY, batch, views, seed=100 + seed)
+        expected, got = reference(poses, view_mask, confidence), run(poses, view_mask, confidence)
         assert got[0].shape == poses.shape and got[1].shape == poses.shape[:3]
+        assert torch.isfinite(got[0][view_mask]).all()               # missing joints are filled
         scale = max(TINY.norm_scale, float(poses.nan_to_num().abs().max()))   # mm
         assert nan_aware_max_error(got[0], expected[0]) <= 1e-4 * scale, (batch, views)
         assert nan_aware_max_error(got[1], expected[1]) <= 1e-3, (batch, views)   # quality: 10x, see artifacts
-        assert (expected[0] - poses)[view_mask].abs().max() > 1.0   # the model does change poses
+        assert (expected[0] - poses)[view_mask].nan_to_num().abs().max() > 1.0   # the model does change poses
         assert torch.isnan(got[0][~view_mask]).all()                # masked views come back as given (NaN)
 
 
@@ -215,7 +216,7 @@ def test_bad_requests_and_inputs_are_named(checkpoint):
     with pytest.raises(ValueError, match="device= applies to backend 'eager' only"):
         create_backend(checkpoint, "cpu", device="cpu")
     backend = create_backend(checkpoint, "eager")
-    poses, view_mask = random_windows(TINY, 2, 3)
+    poses, view_mask, _ = random_windows(TINY, 2, 3)
     with pytest.raises(ValueError, match=r"shaped \(B, V, 8, 51\).*got \(2, 3, 7, 51\)"):
         backend(poses[:, :, :7], view_mask)
     with pytest.raises(ValueError, match=r"got \(2, 3, 8, 48\)"):

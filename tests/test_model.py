@@ -49,13 +49,19 @@ def test_mixing_head_is_a_convex_mix_of_the_input():
     h, tokens = torch.randn(2, 3, 8, 32), torch.randn(2, 24, 32)
     x = torch.randn(2, 3, 8, 51)
     mask = torch.ones(2, 24, dtype=torch.bool)
-    y = head(h, tokens, x, mask).unflatten(-1, (17, 3))
+    full = torch.zeros(2, 24, 17)   # log confidence 0: every joint observed
+    y = head(h, tokens, x, mask, full).unflatten(-1, (17, 3))
     lo = x.unflatten(-1, (17, 3)).amin(dim=(1, 2), keepdim=True)
     hi = x.unflatten(-1, (17, 3)).amax(dim=(1, 2), keepdim=True)
     assert (y >= lo - 1e-5).all() and (y <= hi + 1e-5).all()
+    # a joint seen only in token 5 (the others at log(1e-4)) comes out as token 5's position
+    seen_once = full.clone()
+    seen_once[:, [k for k in range(24) if k != 5], 2] = math.log(1e-4) - 30
+    y = head(h, tokens, x, mask, seen_once).unflatten(-1, (17, 3))
+    torch.testing.assert_close(y[:, :, :, 2], x.unflatten(-1, (17, 3))[:, 0, 5, 2][:, None, None].expand(2, 3, 8, 3))
     with torch.no_grad():
         head.self_bias.fill_(1e4)
-    torch.testing.assert_close(head(h, tokens, x, mask), x)
+    torch.testing.assert_close(head(h, tokens, x, mask, full), x)
 
 
 def test_translation_equivariance():
@@ -92,7 +98,7 @@ def test_body_frame_rotation_is_a_rotation_onto_the_hips_and_torso():
     cfg = SynSPConfig(**TINY, body_frame=True)
     turn = random_rotation(0)
     x = (standing_poses(4, 2).unflatten(-1, (17, 3)) @ turn.T).flatten(-2)
-    mask = torch.ones(4, 2, dtype=torch.bool)
+    mask = torch.ones(4, 2, 8, 17)   # every joint observed
     rotation = body_frame_rotation(x, mask, cfg)
     torch.testing.assert_close(rotation @ rotation.transpose(1, 2), torch.eye(3).expand(4, 3, 3), atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.det(rotation), torch.ones(4))
@@ -166,10 +172,13 @@ def test_pse_by_hand():
     cfg = SynSPConfig(num_joints=2, dims=1, root_joints=(0,))
     # (B=1, V=2, T=1, J*D=2): view 0 root 0, joint 1; view 1 root 1, joint 3 -> rel 1 and 2
     poses = torch.tensor([[[[0.0, 1.0]], [[1.0, 3.0]]]])
-    pse = pose_similarity_encoding(poses, cfg)
+    pse = pose_similarity_encoding(poses, cfg, torch.ones(1, 2, 1, 2))
     assert pse.shape == (1, 2, 2, 1)
     expected_off = math.exp(-((1.0 - 2.0) ** 2))      # root terms are 0 - 0
     torch.testing.assert_close(pse[0, :, :, 0], torch.tensor([[1.0, expected_off], [expected_off, 1.0]]))
+    # joint 1 unseen by view 1: nothing left to compare, the views count as alike
+    pse = pose_similarity_encoding(poses, cfg, torch.tensor([[[[1.0, 1.0]], [[1.0, 0.0]]]]))
+    torch.testing.assert_close(pse[0, :, :, 0], torch.ones(2, 2))
 
 
 def test_pqe_by_hand():
@@ -226,3 +235,22 @@ def test_training_steps_reduce_loss():
         opt.step()
     model.eval()
     assert float(loss_now()) < 0.7 * first
+
+
+def test_missing_joints_and_confidence():
+    """NaN joints and confidence 0 are missing: outputs stay finite, a joint missing in every view
+    is still predicted, and what a missing joint's coordinates hold does not matter."""
+    torch.manual_seed(0)
+    model = tiny_model(body_frame=True, confidence_input=True)
+    x = standing_poses(2, 3, seed=2)
+    conf = torch.rand(2, 3, 8, 17) * 0.9 + 0.1
+    holes = x.clone().unflatten(-1, (17, 3))
+    holes[0, :, :, 13] = float("nan")          # left wrist missing in every view and frame
+    holes[1, 1, 2:5, :4] = float("nan")        # a few joints of one view for 3 frames
+    out = model(holes.flatten(-2), confidence=conf)
+    assert all(torch.isfinite(o).all() for o in out)
+    garbage = holes.nan_to_num(12345.0)       # the same joints given as junk with confidence 0
+    zero = conf * torch.isfinite(holes).all(dim=-1)
+    torch.testing.assert_close(model(garbage.flatten(-2), confidence=zero).refined, out.refined)
+    # confidence matters: the same poses weighted otherwise give other outputs
+    assert (model(x, confidence=conf).refined - model(x).refined).abs().max() > 1e-3

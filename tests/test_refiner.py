@@ -69,12 +69,37 @@ def test_bad_input_is_a_clear_error(model):
     refiner = Refiner.from_model(model)
     with pytest.raises(ValueError, match="17 joints"):
         refiner.refine(poses(10, 16, 3))
-    bad = poses(10, 17, 3)
-    bad[3, 2, 1] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        refiner.refine(bad)
+    with pytest.raises(ValueError, match="no finite joint"):
+        refiner.refine(np.full((10, 17, 3), np.nan, np.float32))
     with pytest.raises(ValueError, match="empty"):
         refiner.refine(np.zeros((0, 17, 3), np.float32))
+    with pytest.raises(ValueError, match="expected an array of poses, got the str 'clip.npz'"):
+        refiner.refine("clip.npz")
+    with pytest.raises(ValueError, match=r"confidence: expected numbers shaped \(10, 17\)"):
+        refiner.refine(poses(10, 17, 3), confidence=np.ones((10, 16)))
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        refiner.refine(poses(10, 17, 3), confidence=np.full((10, 17), 2.0))
+
+
+def test_missing_joints_give_finite_outputs_of_the_input_shape(model):
+    """NaN joints (some frames, a joint in every frame of a view, whole frames, inf and absurd values)
+    come back finite, at any frame rate, with the input's shape; a joint no view saw has quality 0."""
+    refiner = Refiner.from_model(model)
+    refiner.fps_range = (20.0, 60.0)
+    views = poses(2, 40, 17, 3, seed=4)
+    views[0, 5:9, 3] = np.nan          # a joint for a few frames
+    views[1, :, 7] = np.nan            # a joint view 1 never saw
+    views[:, 20:22] = np.nan           # whole frames in every view
+    views[0, 30, 2] = [np.inf, 0, 0]   # inf and absurd values count as missing too
+    views[1, 31, 5] = [1e12, 0, 0]
+    views[:, :, 10] = np.nan           # the head, missing in every view and frame
+    for fps in (15.0, 30.0, 100.0, 120.0, 240.0):
+        refined, fused, quality = refiner.refine_views(views, fps, return_quality=True)
+        assert refined.shape == views.shape and fused.shape == views.shape[1:] and quality.shape == (40, 17)
+        assert np.isfinite(refined).all() and np.isfinite(fused).all()
+        assert (quality[:, 10] == 0).all() and (quality[20:22] == 0).all() and (quality[:20, 0] > 0).all()
+    single = refiner.refine(views[0], 120.0)
+    assert single.shape == views[0].shape and np.isfinite(single).all()
 
 
 def test_checkpoint_round_trip_and_no_pickle(model, checkpoint, tmp_path):
@@ -101,9 +126,7 @@ def test_cli_refines_every_key(checkpoint, tmp_path):
 
 def test_cli_rejects_bad_key_and_writes_nothing(checkpoint, tmp_path, capsys):
     src, dst = tmp_path / "in.npz", tmp_path / "out.npz"
-    bad = poses(10, 17, 3)
-    bad[0, 0, 0] = np.inf
-    np.savez(src, good=poses(10, 17, 3), broken=bad)
+    np.savez(src, good=poses(10, 17, 3), broken=poses(10, 16, 3))
     assert refine_main([str(src), str(dst), "--checkpoint", str(checkpoint)]) == 2
     assert "broken" in capsys.readouterr().err
     assert not dst.exists()

@@ -174,8 +174,8 @@ class NanBackend:
     def __init__(self, backend, nan_views):
         self.backend, self.config, self.nan_views = backend, backend.config, nan_views
 
-    def __call__(self, poses, view_mask):
-        refined, quality = self.backend(poses, view_mask)
+    def __call__(self, poses, view_mask, confidence=None):
+        refined, quality = self.backend(poses, view_mask, confidence)
         refined = refined.clone()
         refined[:, self.nan_views] = float("nan")
         return refined, quality
@@ -200,5 +200,38 @@ def test_bad_input_is_named():
         refiner.push(0.0, [good, good])
     with pytest.raises(ValueError, match=r"view 1: pose must be shaped \(17, 3\)"):
         refiner.push(0.0, [good, np.zeros((16, 3)), good])
-    with pytest.raises(ValueError, match="view 2: pose contains NaN"):
-        refiner.push(0.0, [good, good, np.full((J, D), np.nan)])
+    with pytest.raises(ValueError, match=r"view 1: confidence must be 17 values in \[0, 1\]"):
+        refiner.push(0.0, [good, good, good], confidences=[None, np.full(J, 1.5), None])
+
+
+def test_missing_joints_and_confidence():
+    """NaN joints are missing, not errors: outputs stay finite, a joint no view saw gets quality 0,
+    an all-missing pose counts as no pose, and missing joints are counted."""
+    backend = make_backend()
+    refiner = StreamingRefiner(backend, V, emit_delay=W - 1,
+                               bone_prior=BoneLengthPrior(H36M17))
+    poses = make_poses(20)
+    poses[:, :, 10] = np.nan                 # the head: no view ever sees it
+    poses[1, 5:9, 2:4] = np.nan              # a view loses two joints for 4 frames
+    poses[2, 12] = np.nan                    # one view's whole pose missing in one frame
+    confidences = [np.linspace(0.2, 1.0, J).astype(np.float32)] * V
+    frames = []
+    for t in range(20):
+        frames += refiner.push(t / 30, [poses[v, t] for v in range(V)], confidences=confidences)
+    frames += refiner.flush()
+    assert len(frames) == 20
+    for frame in frames:
+        assert np.isfinite(frame.fused).all() and np.isfinite(frame.per_view[frame.views]).all()
+        assert frame.joint_quality[10] == 0 and (frame.joint_quality[[0, 1, 16]] > 0).all()
+    assert not frames[12].views[2] and frames[11].views[2]
+    assert refiner.stats.missing_joints == 20 * V + 4 * 2 + (J - 1)
+    # the missing joints' coordinates do not matter: junk there with confidence 0 gives the same output
+    junk_refiner = StreamingRefiner(backend, V, emit_delay=W - 1, bone_prior=BoneLengthPrior(H36M17))
+    junk = np.nan_to_num(poses, nan=5e3)
+    junk_frames = []
+    for t in range(20):
+        conf = [np.where(np.isnan(poses[v, t]).any(axis=-1), 0.0, confidences[v]) for v in range(V)]
+        junk_frames += junk_refiner.push(t / 30, [junk[v, t] for v in range(V)], confidences=conf)
+    junk_frames += junk_refiner.flush()
+    np.testing.assert_allclose(np.stack([f.fused for f in junk_frames[:12]]),
+                               np.stack([f.fused for f in frames[:12]]), atol=1e-3)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from synsp_core.errors import ErrorModel, NoErrors, synthesize_views
+from synsp_core.errors import ErrorModel, NoErrors, simulated_confidence, synthesize_views
 from synsp_core.motion import resample
 from synsp_core.skeletons import DEFAULT_LAYOUT_BY_JOINTS, SKELETONS, Skeleton, get_skeleton
 
@@ -255,8 +255,9 @@ class Augmentation:
 
     Rotation about `up_axis` by a uniform angle (3D only), mirroring with probability mirror_prob
     (negate `lateral_axis`, swap left/right labels), global scale, per-bone-class length scale
-    (left/right twins alike, so bodies stay symmetric), and a speed change: the motion is played
-    `speed` times faster (log-uniform in speed_range) by resampling it.
+    (left/right twins alike, so bodies stay symmetric), time reversal with probability
+    reverse_prob (motion played backwards is still human motion), and a speed change: the motion
+    is played `speed` times faster (log-uniform in speed_range) by resampling it.
     Defaults match the CMU data: z up, subject's left/right along x.
 
     `apply` also takes motions stacked between the time and joint axes, (T, K, J, D): a ground
@@ -273,6 +274,7 @@ class Augmentation:
     scale_range: tuple[float, float] = (0.9, 1.1)
     bone_scale_range: tuple[float, float] = (0.85, 1.15)
     speed_range: tuple[float, float] = (0.8, 1.25)
+    reverse_prob: float = 0.0
 
     def apply(self, poses: np.ndarray, fps: float, dst_fps: float, skeleton: Skeleton,
               rng: np.random.Generator) -> np.ndarray:
@@ -284,6 +286,8 @@ class Augmentation:
             classes = bone_classes(skeleton)
             poses = scale_bones(poses, skeleton, rng.uniform(*self.bone_scale_range, classes.max() + 1)[classes])
         poses = poses * rng.uniform(*self.scale_range)
+        if self.reverse_prob > 0 and rng.random() < self.reverse_prob:
+            poses = poses[::-1]
         if rng.random() < self.mirror_prob:
             poses = mirror(poses, skeleton, self.lateral_axis)
         if self.rotate and poses.shape[-1] == 3:
@@ -311,18 +315,21 @@ def hold_out_every(items: list, every: int = 10) -> tuple[list, list]:
 @dataclass
 class WindowBatch:
     """noisy and gt (B, V, W, J*D) float32 (gt: the true pose, the same for every view),
-    view_mask (B, V) bool (False: the view is absent and its noisy input is zero)."""
+    view_mask (B, V) bool (False: the view is absent and its noisy input is zero), confidence
+    (B, V, W, J) float32 in [0, 1] (0: the joint is missing, its noisy input is zero)."""
 
     noisy: torch.Tensor
     gt: torch.Tensor
     view_mask: torch.Tensor
+    confidence: torch.Tensor
 
 
 @dataclass
 class EpochData:
     """One epoch's synthesized sequences, concatenated in time, and its window start frames."""
 
-    noisy: np.ndarray        # (V, F, J*D) all sequences' noisy frames, one after another
+    noisy: np.ndarray        # (V, F, J*D) all sequences' noisy frames, one after another (missing: 0)
+    confidence: np.ndarray   # (V, F, J) per-joint confidence, 0 = missing
     gt: np.ndarray           # (F, J*D)
     starts: np.ndarray       # (N,) first frame of each window, in the concatenated frames
     view_mask: np.ndarray    # (N, V) bool
@@ -346,6 +353,14 @@ class WindowSampler:
     W frames at their drawn rate are skipped for that epoch. repeats > 1 draws every sequence
     that many times per epoch (independent augmentation, rate and errors): a longer epoch.
 
+    conventions: a callable rng -> Convention (synsp_training.conventions.ConventionSampler) that
+    redraws the skeleton convention of every sequence draw (3D H36M-17 only), applied to the
+    ground truth before errors are drawn: no convention is learned as the truth.
+    view_correlation_prob: the share of sequence draws whose views get correlated errors
+    (correlation uniform in 0.2-0.8, synthesize_views); the rest have independent views.
+    confidence_informative_prob: the share of views whose per-joint confidence follows their
+    error (simulated_confidence); the others report 1, and 0 for missing (NaN) joints.
+
     error_model=None takes each sequence's real estimator output (`Sequence.detected`, V = 1 or
     its view count, which must equal num_views) as the noisy input: it is resampled and augmented
     together with the ground truth (`Augmentation.apply` on the stacked pair: same rotation,
@@ -361,6 +376,9 @@ class WindowSampler:
     random_live_views: bool = True
     calibration_mm: float = 0.0
     calibration_deg: float = 0.0
+    conventions: object = None
+    view_correlation_prob: float = 0.0
+    confidence_informative_prob: float = 0.5
     stride: int = 1
     repeats: int = 1
     seed: int = 0
@@ -396,7 +414,7 @@ class WindowSampler:
         return both[0], both[1:]
 
     def synthesize_epoch(self, epoch: int) -> EpochData:
-        noisy, gt, starts, rates, offset = [], [], [], [], 0
+        noisy, confidence, gt, starts, rates, offset = [], [], [], [], [], 0
         for seq, repeat in ((s, r) for r in range(self.repeats) for s in self.sequences):
             rng = np.random.default_rng([self.seed, epoch, _name_seed(seq.name), repeat])
             fps = rng.uniform(*self.fps_range) if self.fps_range else seq.fps
@@ -411,9 +429,15 @@ class WindowSampler:
             if t < self.window:
                 continue
             if self.error_model is not None:
+                if self.conventions is not None:
+                    poses = self.conventions(rng).apply(poses).astype(np.float32)
+                correlated = self.view_correlation_prob > 0 and rng.random() < self.view_correlation_prob
+                correlation = rng.uniform(0.2, 0.8) if correlated else 0.0
                 views = synthesize_views(poses, self.num_views, self.error_model, fps, rng, self.skeleton,
-                                         self.calibration_mm, self.calibration_deg)
-            noisy.append(views.reshape(self.num_views, t, -1))
+                                         self.calibration_mm, self.calibration_deg, correlation)
+            informative = self.confidence_informative_prob if self.error_model is not None else 0.0
+            confidence.append(np.stack([simulated_confidence(v, poses, rng, informative) for v in views]))
+            noisy.append(np.nan_to_num(views, nan=0.0).reshape(self.num_views, t, -1))
             gt.append(poses.reshape(t, -1))
             first = rng.integers(self.stride) if self.stride > 1 else 0
             starts.append(offset + np.arange(first, t - self.window + 1, self.stride))
@@ -428,8 +452,8 @@ class WindowSampler:
             view_mask = rank < live[:, None]
         else:
             view_mask = np.ones((len(starts), self.num_views), dtype=bool)
-        return EpochData(np.concatenate(noisy, axis=1), np.concatenate(gt), starts, view_mask,
-                         np.array(rates))
+        return EpochData(np.concatenate(noisy, axis=1), np.concatenate(confidence, axis=1),
+                         np.concatenate(gt), starts, view_mask, np.array(rates))
 
     def batches(self, epoch: int, batch_size: int, shuffle: bool = True, rank: int = 0,
                 world_size: int = 1, data: EpochData | None = None) -> Iterator[WindowBatch]:
@@ -449,9 +473,10 @@ class WindowSampler:
             frames = data.starts[chosen, None] + steps                 # (B, W)
             mask = data.view_mask[chosen]
             noisy = data.noisy[:, frames].transpose(1, 0, 2, 3) * mask[:, :, None, None]
+            confidence = data.confidence[:, frames].transpose(1, 0, 2, 3) * mask[:, :, None, None]
             gt = np.repeat(data.gt[frames][:, None], noisy.shape[1], axis=1)
             yield WindowBatch(torch.from_numpy(noisy.astype(np.float32)), torch.from_numpy(gt),
-                              torch.from_numpy(mask))
+                              torch.from_numpy(mask), torch.from_numpy(confidence.astype(np.float32)))
 
 
 def make_test_case(seq: Sequence, fps: float, error_model: ErrorModel | None, num_views: int = 1,

@@ -39,8 +39,8 @@ def eager_cuda(checkpoint):
 
 def assert_close(backend, reference, precision, shapes=SHAPES):
     for seed, (batch, views) in enumerate(shapes):
-        poses, view_mask = random_windows(reference.config, batch, views, seed=seed)
-        expected, got = reference(poses, view_mask), backend(poses, view_mask)
+        poses, view_mask, confidence = random_windows(reference.config, batch, views, seed=seed)
+        expected, got = reference(poses, view_mask, confidence), backend(poses, view_mask, confidence)
         scale = max(reference.config.norm_scale, float(poses.nan_to_num().abs().max()))
         refined_error = nan_aware_max_error(got[0], expected[0])
         quality_error = nan_aware_max_error(got[1], expected[1])
