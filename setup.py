@@ -80,9 +80,9 @@ setup(
     entry_points={"console_scripts": [
         "refine_node = synsp_ros.refine_node:main",
         "replay_node = synsp_ros.replay_node:main",
-        "synsp-train = synsp_training.train:main",
-        "synsp-evaluate = synsp_training.evaluate:main",
-        "synsp-export = synsp_training.export:main",
+        "synsp-train = synsp_training.train:cli_main",
+        "synsp-evaluate = synsp_training.evaluate:cli_main",
+        "synsp-export = synsp_training.export:cli_main",
         "synsp-refine = synsp_core.cli:main",
     ]},
 )

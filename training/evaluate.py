@@ -1,11 +1,11 @@
-"""Paper-style evaluation: refiners against classical filters on one data set and error model.
+r"""Paper-style evaluation: refiners against classical filters on one data set and error model.
 
-    python training/evaluate.py --cmu-dir DATA/cmu --fps 30 --errors realistic --views 4 \
+    synsp-evaluate --cmu-dir DATA/cmu --fps 30 --errors realistic --views 4 \
         --synsp synsp_core/weights/synsp_h36m17_3d.safetensors --smoothnet runs/smoothnet/best.safetensors \
         --out out/eval
 
 Real estimator output (SmoothNet-format data, 3D in mm or 2D in pixels, at the data set's own rate):
-    python training/evaluate.py --smoothnet-dir PATH/data/poses --smoothnet-name h36m_fcn --allow-pickle \
+    synsp-evaluate --smoothnet-dir PATH/data/poses --smoothnet-name h36m_fcn --allow-pickle \
         --errors detected --synsp runs/synsp_smoothnet_3d/best.safetensors --out out/eval_h36m_fcn
 
 Rows: Input (view 0), One-Euro, Savitzky-Golay, Gaussian1d (each with parameters chosen on the
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,8 @@ import numpy as np
 import yaml
 
 from synsp_core.bones import BoneLengthPrior, bone_prior_for
-from synsp_core.checkpoint import load_checkpoint
+from synsp_core.checkpoint import load_checkpoint, read_checkpoint_info
+from synsp_core.cli import frame_rate, run_command
 from synsp_core.errors import error_model_from_config, rotation_matrix
 from synsp_core.filters import make_filter
 from synsp_core.metrics import METRIC_NAMES, evaluate_sequences
@@ -226,7 +228,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--val-takes", nargs="*", default=["_5"], help="CMU train keys held out to tune filters")
     parser.add_argument("--split", default="test", choices=["test", "val"],
                         help="CMU split to score: test, or val (the held-out train takes, for model selection)")
-    parser.add_argument("--fps", type=float, default=None,
+    parser.add_argument("--fps", type=frame_rate, default=None,
                         help="evaluation frame rate (default: 30 for CMU, the data set's own for SmoothNet data)")
     parser.add_argument("--errors", default="realistic", help="gaussian | uniform | realistic | detected")
     parser.add_argument("--error-param", nargs="*", default=[], help="error model overrides, e.g. std_mm=40")
@@ -241,6 +243,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--model", action="append", default=[], help="NAME=CHECKPOINT, more rows")
     parser.add_argument("--out", type=Path, default=Path("out/eval"))
     args = parser.parse_args(argv)
+    for path in filter(None, [args.synsp, args.smoothnet, *(spec.partition("=")[2] for spec in args.model)]):
+        read_checkpoint_info(path)   # a missing checkpoint fails now, not after minutes of filter tuning
     table = evaluate(args)
     data = args.smoothnet_dir or f"CMU {args.split} split"
     title = f"{data}, {args.errors} errors at {args.fps:g} fps, {args.views} view(s), seed {args.seed}"
@@ -251,5 +255,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     return table
 
 
+def cli_main() -> int:
+    """The synsp-evaluate command: exit status 0 after the table, 2 with a one-line error on a mistake."""
+    return run_command("synsp-evaluate", main)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli_main())

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from synsp_core.artifacts import (artifact_filename, artifact_tag, build_aoti, build_exported, build_tensorrt,
                                   cache_dir, export_checkpoint, resolve_checkpoint, tensorrt_unavailable_reason)
+from synsp_core.cli import run_command
 
 FORMATS = ("exported", "aoti", "tensorrt-fp32", "tensorrt-fp16")
 
@@ -66,5 +67,11 @@ def main(argv: list[str] | None = None) -> list[Path]:
     return written
 
 
+def cli_main() -> int:
+    """The synsp-export command: exit status 0 once every artifact is written, 2 with a one-line
+    error on a mistake (e.g. a missing or broken checkpoint)."""
+    return run_command("synsp-export", main)
+
+
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    sys.exit(cli_main())

@@ -1,6 +1,6 @@
 """Train SynSP (or the SmoothNet baseline) on real motion with synthetic estimator errors.
 
-    python training/train.py --config training/configs/synsp_multiview.yaml epochs=20 out_dir=runs/mv
+    synsp-train --config training/configs/synsp_multiview.yaml epochs=20 out_dir=runs/mv
     torchrun --nproc_per_node 2 training/train.py --config ... (DDP: gloo on CPU, NCCL on GPU)
 
 One YAML file per experiment; any key can be overridden as key=value (nested: errors.scale=1.5).
@@ -8,13 +8,14 @@ Writes to out_dir: last.safetensors/.json (+ last_optim.safetensors to resume), 
 (lowest validation MPJPE), TensorBoard scalars and an example-sequence plot.
 
 Real estimator output instead of synthetic errors (SmoothNet-format data, 3D or 2D; docs/data.md):
-    python training/train.py --config training/configs/synsp_smoothnet_3d.yaml smoothnet_dir=PATH/data/poses
+    synsp-train --config training/configs/synsp_smoothnet_3d.yaml smoothnet_dir=PATH/data/poses
 """
 from __future__ import annotations
 
 import argparse
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -26,6 +27,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from synsp_core.checkpoint import read_checkpoint_info, save_checkpoint
+from synsp_core.cli import run_command
 from synsp_core.errors import error_model_from_config
 from synsp_core.losses import BRANCH_LAMBDAS, sequence_loss, synsp_loss
 from synsp_core.model import SynSP, SynSPConfig
@@ -90,6 +92,8 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | None, overrides: list[str]) -> "TrainConfig":
         raw = yaml.safe_load(Path(path).read_text()) if path else {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"expected a mapping of settings (key: value lines), got {type(raw).__name__}")
         for item in overrides:
             key, _, value = item.partition("=")
             if not _:
@@ -313,13 +317,47 @@ def load_init_weights(model: torch.nn.Module, path: str) -> None:
               f"({', '.join(sorted({k.split('.')[0] for k in left_out}))})", flush=True)
 
 
+# The least value of each numeric setting that makes a run; every int and float is checked finite.
+MINIMUM = {"epochs": 1, "batch_size": 1, "views": 1, "repeats": 1, "window_stride": 1, "log_every": 1,
+           "segment_windows": 0, "lr": 0, "lr_decay": 0, "grad_clip": 0, "time_budget_min": 0, "threads": 0,
+           "calibration_mm": 0, "calibration_deg": 0}
+
+
+def load_config(path: str | None, overrides: list[str]) -> TrainConfig:
+    """TrainConfig.load, then every number checked (type, finite, MINIMUM) and fps_range and
+    init_from, so that a mistake is a one-line ValueError naming the file and key before out_dir
+    is written (not a ZeroDivisionError after it)."""
+    source = path or "overrides"
+    try:   # YAML syntax, an unknown key, 'abc' for a number, a.b=1 where a is no mapping
+        cfg = TrainConfig.load(path, overrides)
+    except (yaml.YAMLError, ValueError, TypeError) as err:
+        raise ValueError(f"{source}: {err}") from None
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.type not in ("int", "float"):
+            continue
+        kinds = int if f.type == "int" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+            raise ValueError(f"{source}: {f.name} must be a finite {f.type}, got {value!r}")
+        if value < MINIMUM.get(f.name, -math.inf):
+            raise ValueError(f"{source}: {f.name} must be >= {MINIMUM[f.name]}, got {value!r}")
+    rates = cfg.fps_range
+    if rates is not None and not (len(rates) == 2 and all(isinstance(r, (int, float)) for r in rates)
+                                  and 0 < rates[0] <= rates[1] < math.inf):
+        raise ValueError(f"{source}: fps_range must be [low, high] frame rates, 0 < low <= high, or null; "
+                         f"got {list(rates)}")
+    if cfg.init_from and not Path(cfg.init_from).is_file():
+        raise FileNotFoundError(f"{source}: init_from {cfg.init_from} not found")
+    return cfg
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="experiment YAML (training/configs/*.yaml)")
     parser.add_argument("--resume", action="store_true", help="continue from out_dir/last.safetensors")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the config")
     args = parser.parse_args(argv)
-    cfg = TrainConfig.load(args.config, args.overrides)
+    cfg = load_config(args.config, args.overrides)
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed:
@@ -424,5 +462,10 @@ def main(argv: list[str] | None = None) -> dict:
     return {"best_val_mpjpe": best, "history": history}
 
 
+def cli_main() -> int:
+    """The synsp-train command: exit status 0 after training, 2 with a one-line error on a mistake."""
+    return run_command("synsp-train", main)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli_main())
