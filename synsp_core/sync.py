@@ -1,25 +1,26 @@
-"""Approximate-time synchronization of multi-camera skeleton streams (no ROS import).
+"""Time alignment of multi-camera skeleton streams (no ROS import).
 
 The refinement node gets one message stream per camera; each message carries its capture
-stamp in seconds. `ViewSynchronizer` groups them into frames, one message per view, like
-message_filters' ApproximateTime policy, adapted to cameras that stop and come back:
+stamp in seconds. `ViewSynchronizer` turns them into frames, one payload per view, all standing
+for the same instant, whether the cameras are hardware-synchronized or free-running (capture
+times offset by any part of a frame period, drifting, or at different rates):
 
-- A frame is a set of messages, at most one per view, whose stamps lie within `slop_s` of
-  each other. Every *live* view must be in it; a view that is not live is not waited for.
-- The pivot of a frame is the newest head (oldest queued message) among the live views: no
-  frame can be formed earlier, and messages older than pivot - slop can never be matched
-  (they are dropped as `dropped_unmatched`). Each view contributes its queued message closest
-  to the pivot; if that would spread the set beyond slop, the messages at or before the pivot
-  are used. The frame is emitted as soon as every live view has a message within slop: with
-  a slop below half the camera period (recommended) a view has at most one candidate, so this
-  is also the set with the smallest spread, with no extra wait.
-- A lost message does not cost the other views their frame: when a live view's next message
-  follows a gap in its own stream (an interval over GAP_FACTOR times its median interval) that
-  spans the earliest pending frame, that frame goes out without it (counted per view in
-  `missed`). A slower camera has no gaps in its own stream, so views at different rates still
-  sync at the slower one (except in such a gap, where the faster views' frames go out).
-- `SyncedFrame.stamp_s` is the pivot's stamp: an actual capture stamp of a member (the latest
-  first-pending capture among the live views). Emitted stamps strictly increase.
+- Frame times follow one *reference* camera: the fastest live camera (the lowest-numbered one
+  among those within RATE_MARGIN of the fastest rate). It changes only when another camera is
+  clearly faster or the reference stops. A frame's `stamp_s` is a capture stamp of the
+  reference, frames are at least half its period apart, and emitted stamps strictly increase.
+  When the reference lost a message (its next one follows a gap in its own stream), the gap's
+  frame takes the capture stamp of the message of any camera closest to one reference period
+  after the last frame (a *stand-in* anchor), so the other cameras do not lose that frame.
+- Every view is brought to the frame time. A message within `slop_s` of it is used as is
+  (exact matching: hardware-synchronized cameras, whose stamps agree within the slop).
+  Otherwise the view's payload is linearly interpolated between its two messages around the
+  frame time: the frame waits for the later one, which costs at most one period of that
+  camera in latency; nothing is ever extrapolated. A view whose two messages around the frame
+  time are separated by a gap in its own stream (a lost message: an interval over GAP_FACTOR
+  times its median interval), or that has no message before the frame time, is missing (None)
+  from the frame, as is a view that stopped sending. Each interpolation is counted per view
+  (`interpolated`) and logged, at most once a minute per view (of stamp time).
 - Liveness is measured on the message-time axis: a view is live while its last stamp is
   within `view_timeout_s` of the newest stamp seen on any view, and, when the caller passes
   its clock `now_s` (ROS time, so `use_sim_time` works), while its last message arrived
@@ -32,43 +33,74 @@ message_filters' ApproximateTime policy, adapted to cameras that stop and come b
   `reset_count` increments and every later frame carries the new `epoch`, so the node resets
   its own per-view buffers when `frame.epoch` changes.
 
-Every received message ends up in exactly one counter (per view, `counters`) or is still
-pending: received = matched + all dropped_* + pending_counts(). `missed` counts frames.
+A message stays queued while a later frame may still use it (as is, or as one end of an
+interpolation), so it can serve two neighbouring frames; it is used as is in one frame at
+most. Every received message ends up in exactly one counter (per view, `counters`; `matched`
+at its first use) or is still pending, unused: received = matched + all dropped_* +
+pending_counts(). `missed` and `interpolated` count frames.
 """
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 COUNTER_NAMES = (
     "received",              # every message given to add()
-    "matched",               # used in an emitted frame
+    "matched",               # used in an emitted frame (as is, or as an end of an interpolation)
     "dropped_duplicate",     # stamp equal to the view's previous stamp
     "dropped_out_of_order",  # stamp older than the view's previous stamp (by at most reset_jump_s)
     "dropped_late",          # too old to join any future frame (<= last emitted stamp - slop)
-    "dropped_queue_full",    # oldest message pushed out of a full queue
-    "dropped_unmatched",     # no frame could include it (e.g. a 30 fps view matched to a 15 fps one)
-    "dropped_reset",         # pending when a backwards jump reset the synchronizer
+    "dropped_queue_full",    # oldest message pushed out of a full queue, unused
+    "dropped_unmatched",     # no frame used it (e.g. a reference message less than half a period after a frame)
+    "dropped_reset",         # pending and unused when a backwards jump reset the synchronizer
     "missed",                # frames, not messages: emitted without this view while it was live
+    "interpolated",          # frames, not messages: this view's payload interpolated to the frame time
 )
 GAP_FACTOR = 1.5        # an interval over 1.5 x a view's median interval means it lost a message
 RHYTHM_INTERVALS = 15   # recent intervals per view for its median
+RATE_MARGIN = 0.15      # cameras within 15% of the fastest rate count as equally fast
+LOG_INTERVAL_S = 60.0   # at most one interpolation message per view per minute (stamp time)
+_WAIT = "wait"          # a view's alignment is not decided yet: its next message may still come
+
+_LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class SyncedFrame:
-    """One synchronized frame: per-view payloads and stamps (None = view missing)."""
+    """One synchronized frame: per-view payloads at the frame time (None = view missing)."""
 
-    stamp_s: float             # capture stamp of the frame (the pivot member's stamp), s
-    payloads: list[Any]        # (V,) payload per view, None where the view is missing
-    stamps: list[float | None]  # (V,) capture stamp per view, s, None where missing
-    live: np.ndarray           # (V,) bool, True where the view is in this frame
-    epoch: int                 # number of resets before this frame
+    stamp_s: float              # frame time: capture stamp of the anchor view's message, s
+    payloads: list[Any]         # (V,) payload per view at stamp_s (interpolated where `interpolated`), None = missing
+    stamps: list[float | None]  # (V,) capture time each payload stands for, s (stamp_s if interpolated), None = missing
+    live: np.ndarray            # (V,) bool, True where the view is in this frame
+    interpolated: np.ndarray    # (V,) bool, True where the view's payload was interpolated to stamp_s
+    anchor: int                 # view whose own message was captured at stamp_s (the reference, or a stand-in)
+    epoch: int                  # number of resets before this frame
+
+
+def lerp(before, after, weight: float):
+    """`before + weight * (after - before)`: linear interpolation of numbers or numpy arrays,
+    the default way a view's payload is brought to a frame time between two of its messages."""
+    return before + weight * (after - before)
+
+
+class _Message:
+    """One queued camera message."""
+
+    __slots__ = ("stamp_s", "payload", "after_gap", "used", "used_as_is")
+
+    def __init__(self, stamp_s: float, payload, after_gap: bool):
+        self.stamp_s = stamp_s
+        self.payload = payload
+        self.after_gap = after_gap  # the view lost a message (or more) just before this one
+        self.used = False           # in an emitted frame (as is or as an end of an interpolation): matched
+        self.used_as_is = False     # in an emitted frame as is: never as is again
 
 
 def _finite(name: str, value) -> float:
@@ -79,13 +111,18 @@ def _finite(name: str, value) -> float:
 
 
 class ViewSynchronizer:
-    """Group per-camera messages into frames; see the module docstring for the semantics.
+    """Align per-camera messages into frames; see the module docstring for the semantics.
 
-    Cost per message: O(V * queue_size) at most, about 15-20 us for 4 views (docs/sync.md).
+    `interpolate(before, after, weight)` brings a payload to a time between two messages
+    (`weight` in [0, 1): 0 = `before`); the default `lerp` suits numpy arrays. `log` receives
+    one line when a view starts being interpolated (and why) or the reference camera changes.
+    Cost per message: O(V * queue_size) at most, about 10-20 us for 4 views (docs/sync.md).
     """
 
     def __init__(self, num_views: int, slop_s: float, queue_size: int = 10,
-                 view_timeout_s: float = 0.5, reset_jump_s: float = 1.0):
+                 view_timeout_s: float = 0.5, reset_jump_s: float = 1.0,
+                 interpolate: Callable[[Any, Any, float], Any] = lerp,
+                 log: Callable[[str], None] = _LOGGER.info):
         if isinstance(num_views, bool) or not isinstance(num_views, numbers.Integral) or num_views < 1:
             raise ValueError(f"num_views must be an integer >= 1, got {num_views!r}")
         if isinstance(queue_size, bool) or not isinstance(queue_size, numbers.Integral) or queue_size < 1:
@@ -104,18 +141,23 @@ class ViewSynchronizer:
         self.queue_size = int(queue_size)
         self.view_timeout_s = view_timeout_s
         self.reset_jump_s = reset_jump_s
+        self._interpolate = interpolate
+        self._log = log
         self._counters = {name: [0] * self.num_views for name in COUNTER_NAMES}  # plain ints: fast +=
         self.reset_count = 0
         self._now = None  # latest now_s given, s
         self._clear()
 
     def _clear(self):
-        """Forget all pending state (queues, stamps, liveness); cumulative counters stay."""
+        """Forget all pending state (queues, stamps, rates, liveness); cumulative counters stay."""
         views = range(self.num_views)
-        self._queues = [deque() for _ in views]        # (stamp_s, payload, gap_start_s), increasing stamps
+        self._queues = [deque() for _ in views]        # _Message per view, increasing stamps
         self._intervals = [deque(maxlen=RHYTHM_INTERVALS) for _ in views]  # recent in-order intervals, s
+        self._periods = [None for _ in views]          # median of those intervals, s (None until 3)
         self._last_stamp = [None for _ in views]       # newest in-order stamp per view, s
         self._last_arrival = [None for _ in views]     # now_s when that message arrived
+        self._logged_s = [-math.inf for _ in views]    # frame time of the view's last interpolation message
+        self._reference = None                         # view whose stamps are the frame times
         self._epoch_start_stamp = None                 # first stamp since start/reset
         self._epoch_start_now = None                   # first now_s since start/reset
         self._newest_stamp = -math.inf
@@ -127,8 +169,8 @@ class ViewSynchronizer:
         return {name: np.array(counts, dtype=np.int64) for name, counts in self._counters.items()}
 
     def pending_counts(self) -> np.ndarray:
-        """(V,) int: messages queued per view, waiting for a frame."""
-        return np.array([len(queue) for queue in self._queues], dtype=np.int64)
+        """(V,) int: messages queued per view that no frame has used yet."""
+        return np.array([sum(not message.used for message in queue) for queue in self._queues], dtype=np.int64)
 
     def live_views(self) -> np.ndarray:
         """(V,) bool: views that frames currently wait for."""
@@ -152,12 +194,14 @@ class ViewSynchronizer:
         elif last is not None and stamp_s < last:
             counts["dropped_out_of_order"][view] += 1
         else:
-            gap_start = None  # the view's previous stamp, when a message or more went missing since
+            after_gap = False
             if last is not None:
-                period = self._period(view)
-                if period is not None and stamp_s - last > GAP_FACTOR * period:
-                    gap_start = last
-                self._intervals[view].append(stamp_s - last)
+                period = self._periods[view]
+                after_gap = period is not None and stamp_s - last > GAP_FACTOR * period
+                intervals = self._intervals[view]
+                intervals.append(stamp_s - last)
+                if len(intervals) >= 3:
+                    self._periods[view] = sorted(intervals)[len(intervals) // 2]
             self._last_stamp[view] = stamp_s
             self._last_arrival[view] = now_s
             if self._epoch_start_stamp is None:
@@ -167,10 +211,9 @@ class ViewSynchronizer:
                 counts["dropped_late"][view] += 1
             else:
                 queue = self._queues[view]
-                queue.append((stamp_s, payload, gap_start))
+                queue.append(_Message(stamp_s, payload, after_gap))
                 if len(queue) > self.queue_size:
-                    queue.popleft()
-                    counts["dropped_queue_full"][view] += 1
+                    self._retire(view, queue.popleft(), "dropped_queue_full")
         return self._emit_ready(final=False)
 
     def poll(self, now_s: float) -> list[SyncedFrame]:
@@ -180,8 +223,13 @@ class ViewSynchronizer:
         return self._emit_ready(final=False)
 
     def flush(self) -> list[SyncedFrame]:
-        """End of stream: emit everything pending as frames, waiting for nobody."""
-        return self._emit_ready(final=True)
+        """End of stream: emit every frame the pending messages give, waiting for nobody; then
+        forget them (unused ones count as dropped_unmatched)."""
+        frames = self._emit_ready(final=True)
+        for view, queue in enumerate(self._queues):
+            while queue:
+                self._retire(view, queue.popleft(), "dropped_unmatched")
+        return frames
 
     # internals
 
@@ -192,13 +240,25 @@ class ViewSynchronizer:
         clock_jumped = now_s is not None and self._now is not None and now_s < self._now - self.reset_jump_s
         if stamp_jumped or clock_jumped:
             for view, queue in enumerate(self._queues):
-                self._counters["dropped_reset"][view] += len(queue)
+                for message in queue:
+                    self._retire(view, message, "dropped_reset")
             self._clear()
             self.reset_count += 1
         if now_s is not None:
             self._now = now_s
             if self._epoch_start_now is None:
                 self._epoch_start_now = now_s
+
+    def _retire(self, view: int, message: _Message, unused_counter: str):
+        """Count a message leaving the queue unused in `unused_counter` (a used one is counted already)."""
+        if not message.used:
+            self._counters[unused_counter][view] += 1
+
+    def _use(self, view: int, message: _Message):
+        """Mark a message as used in a frame; the first use counts it as matched."""
+        if not message.used:
+            message.used = True
+            self._counters["matched"][view] += 1
 
     def _live_list(self) -> list[bool]:
         """Per view: has it sent (or, never seen this epoch, could it still send) recently?"""
@@ -216,100 +276,150 @@ class ViewSynchronizer:
     def _emit_ready(self, final: bool) -> list[SyncedFrame]:
         """Emit every frame that is decided; `final` waits for no view (flush)."""
         frames = []
-        queues = self._queues
         while True:
-            heads = [queue[0][0] if queue else None for queue in queues]
-            if all(head is None for head in heads):
-                return frames
             live = self._live_list()
-            required = [] if final else [view for view in range(self.num_views) if live[view]]
-            ready = [view for view in required if queues[view]]
-            if ready:
-                # No frame can start before the newest head of the views every frame needs,
-                # unless the views ahead lost their message for an earlier frame.
-                pivot = self._pivot(ready, heads)
-            else:
-                # Nobody to wait for: start from the oldest message, take the newest within slop.
-                earliest = min(head for head in heads if head is not None)
-                pivot = max(entry[0] for queue in queues for entry in queue if entry[0] <= earliest + self.slop_s)
-            if self._drop_older_than(pivot - self.slop_s, "dropped_unmatched"):
-                continue  # heads changed, so may the pivot
-            waiting = len(ready) < len(required)
-            if waiting and self._newest_stamp - pivot <= self.view_timeout_s:
+            anchor = self._next_anchor(live, final)
+            if anchor is None:
                 return frames
-            if pivot <= self._last_emitted:  # only after liveness changes; keeps stamps increasing
-                earliest_view = min((view for view in range(self.num_views) if queues[view]), key=heads.__getitem__)
-                queues[earliest_view].popleft()
-                self._counters["dropped_late"][earliest_view] += 1
-                continue
-            frames.append(self._pop_frame(pivot))
-            for view in required:
-                if not frames[-1].live[view]:
-                    self._counters["missed"][view] += 1
+            anchor_view, frame_s = anchor
+            alignments = []
+            for view in range(self.num_views):
+                alignment = self._align(view, frame_s)
+                # A view waited for has sent nothing after frame_s: it stops being live, and the
+                # frame goes out without it, once the newest stamp is view_timeout_s past frame_s.
+                if alignment is _WAIT and live[view] and not final:
+                    return frames
+                alignments.append(None if alignment is _WAIT else alignment)
+            frames.append(self._make_frame(anchor_view, frame_s, alignments, [v and not final for v in live]))
 
-    def _period(self, view: int) -> float | None:
-        """The view's median interval between messages, s (None until it has sent 4)."""
-        intervals = self._intervals[view]
-        return sorted(intervals)[len(intervals) // 2] if len(intervals) >= 3 else None
+    def _next_anchor(self, live: list[bool], final: bool) -> tuple[int, float] | None:
+        """(view, capture stamp) of the message that sets the next frame time, or None if no
+        frame can start yet. Frame times follow the reference camera, except in a gap of its
+        stream, where the message of any camera closest to one period after the last frame
+        stands in for the one it lost."""
+        candidates = [] if final else [view for view in range(self.num_views) if live[view]]
+        if not candidates:  # nobody to wait for: any view with a message left
+            candidates = [view for view in range(self.num_views) if self._next_message(view) is not None]
+            if not candidates:
+                return None
+        reference = self._choose_reference(candidates)
+        message = self._next_message(reference)
+        if message is None:
+            return None
+        period = self._periods[reference]
+        if message.after_gap and message.stamp_s > self._last_emitted + GAP_FACTOR * period:
+            stand_in = self._closest_message(self._last_emitted + period, period / 2)
+            if stand_in is not None:
+                return stand_in
+        return reference, message.stamp_s
 
-    def _pivot(self, ready: list[int], heads: list) -> float:
-        """The newest head of the `ready` views; or the newest within slop of the earliest head,
-        when every view beyond that lost its message for the frame of those heads."""
-        limit = min(heads[view] for view in ready) + self.slop_s
-        members = [heads[view] for view in ready if heads[view] <= limit]
-        frame_stamp = sum(members) / len(members)   # the mean: less stamp jitter than any one member
-        if all(heads[view] <= limit or self._lost_at(view, frame_stamp) for view in ready):
-            return max(members)
-        return max(heads[view] for view in ready)
+    def _next_message(self, view: int) -> _Message | None:
+        """The view's first queued message at least half its period after the last frame, not
+        used as is yet: the next frame time it could give as the reference."""
+        earliest = self._last_emitted + (self._periods[view] or 0.0) / 2
+        for message in self._queues[view]:
+            if message.stamp_s > earliest and not message.used_as_is:
+                return message
+        return None
 
-    def _lost_at(self, view: int, stamp_s: float) -> bool:
-        """Did `view` lose its message for a frame at `stamp_s`? Its head follows a gap in its own
-        stream that spans the frame (the caller knows the head lies beyond it)."""
-        gap_start = self._queues[view][0][2]
-        return gap_start is not None and gap_start < stamp_s - self.slop_s
-
-    def _drop_older_than(self, limit_s: float, counter: str) -> bool:
-        dropped = False
+    def _closest_message(self, target_s: float, within_s: float) -> tuple[int, float] | None:
+        """(view, stamp) of the queued message closest to `target_s` (within `within_s`) that was
+        not used as is yet, or None."""
+        best, best_distance = None, within_s
         for view, queue in enumerate(self._queues):
-            while queue and queue[0][0] < limit_s:
-                queue.popleft()
-                self._counters[counter][view] += 1
-                dropped = True
-        return dropped
+            for message in queue:
+                distance = abs(message.stamp_s - target_s)
+                if distance <= best_distance and not message.used_as_is and (best is None or distance < best_distance):
+                    best, best_distance = (view, message.stamp_s), distance
+        return best
 
-    def _pop_frame(self, pivot: float) -> SyncedFrame:
-        """Take each view's message closest to `pivot` (within slop) out of its queue."""
+    def _choose_reference(self, candidates: list[int]) -> int:
+        """The reference camera among `candidates`: the lowest-numbered of the fastest (within
+        RATE_MARGIN); the current one stays while it is a candidate and no candidate is faster
+        by more than RATE_MARGIN, so frame times do not hop between equal cameras."""
+        periods = self._periods
+        known = [view for view in candidates if periods[view] is not None]
+        if known:
+            fastest_s = min(periods[view] for view in known)
+            best = next(view for view in known if periods[view] <= fastest_s * (1 + RATE_MARGIN))
+        else:
+            best = candidates[0]
+        current = self._reference
+        if current in candidates and (periods[current] is None or periods[best] * (1 + RATE_MARGIN) >= periods[current]):
+            return current
+        self._reference = best
+        rate = "rate not known yet" if periods[best] is None else f"{1 / periods[best]:.1f} fps"
+        self._log(f"sync: frame times follow view {best} ({rate})")
+        return best
+
+    def _align(self, view: int, frame_s: float):
+        """How `view` joins the frame at `frame_s`: (message, None, 0.0) as is, (before, after,
+        weight) interpolated, None when missing, or _WAIT while its next message may decide it."""
         slop = self.slop_s
-        chosen = []  # per view: queue index of the member, or None
-        for queue in self._queues:
-            best, best_distance = None, math.inf
-            for index, (stamp, *_) in enumerate(queue):
-                if stamp > pivot + slop:
-                    break
-                distance = abs(stamp - pivot)
-                if distance <= slop and distance < best_distance:
-                    best, best_distance = index, distance
-            chosen.append(best)
-        member_stamps = [self._queues[v][i][0] for v, i in enumerate(chosen) if i is not None]
-        if max(member_stamps) - min(member_stamps) > slop:
-            # Members on both sides of the pivot spread too far: use only those at or before it.
-            for view, queue in enumerate(self._queues):
-                if chosen[view] is not None and queue[chosen[view]][0] > pivot:
-                    before = chosen[view] - 1
-                    chosen[view] = before if before >= 0 and queue[before][0] >= pivot - slop else None
+        as_is, as_is_distance = None, math.inf
+        before = after = None
+        for message in self._queues[view]:
+            stamp = message.stamp_s
+            if stamp > frame_s and after is None:
+                after = message
+            if stamp > frame_s + slop:
+                break
+            distance = abs(stamp - frame_s)
+            if distance <= slop and distance < as_is_distance and not message.used_as_is:
+                as_is, as_is_distance = message, distance
+            if stamp <= frame_s:
+                before = message
+        if as_is is not None:
+            return as_is, None, 0.0
+        if after is None:
+            return _WAIT
+        if before is None or after.after_gap:
+            return None
+        return before, after, (frame_s - before.stamp_s) / (after.stamp_s - before.stamp_s)
+
+    def _make_frame(self, anchor_view: int, frame_s: float, alignments: list, required: list[bool]) -> SyncedFrame:
+        """Build the frame at `frame_s` from each view's alignment (see _align), count it, and
+        retire the messages no later frame can use."""
         payloads, stamps = [], []
-        for view, (queue, index) in enumerate(zip(self._queues, chosen)):
-            if index is None:
+        interpolated = np.zeros(self.num_views, dtype=bool)
+        counts = self._counters
+        for view, alignment in enumerate(alignments):
+            if alignment is None:
                 payloads.append(None)
                 stamps.append(None)
+                counts["missed"][view] += required[view]
                 continue
-            for _ in range(index):
-                queue.popleft()
-            self._counters["dropped_unmatched"][view] += index
-            stamp, payload, _ = queue.popleft()
-            self._counters["matched"][view] += 1
-            payloads.append(payload)
-            stamps.append(stamp)
-        self._last_emitted = pivot
+            before, after, weight = alignment
+            self._use(view, before)
+            if after is None:
+                before.used_as_is = True
+                payloads.append(before.payload)
+                stamps.append(before.stamp_s)
+                continue
+            self._use(view, after)
+            payloads.append(self._interpolate(before.payload, after.payload, weight))
+            stamps.append(frame_s)
+            interpolated[view] = True
+            counts["interpolated"][view] += 1
+            if frame_s - self._logged_s[view] >= LOG_INTERVAL_S:
+                self._logged_s[view] = frame_s
+                self._log_interpolation(view, anchor_view, frame_s, before.stamp_s, after.stamp_s)
+        self._last_emitted = frame_s
+        for view, queue in enumerate(self._queues):
+            # A message followed by one at or before this frame, or by one this frame used as is,
+            # is farther from any later frame than that one: no later frame can use it.
+            while len(queue) >= 2 and (queue[1].stamp_s <= frame_s or queue[1].used_as_is):
+                self._retire(view, queue.popleft(), "dropped_unmatched")
         live = np.array([stamp is not None for stamp in stamps], dtype=bool)
-        return SyncedFrame(stamp_s=pivot, payloads=payloads, stamps=stamps, live=live, epoch=self.reset_count)
+        return SyncedFrame(stamp_s=frame_s, payloads=payloads, stamps=stamps, live=live,
+                           interpolated=interpolated, anchor=anchor_view, epoch=self.reset_count)
+
+    def _log_interpolation(self, view: int, anchor_view: int, frame_s: float, before_s: float, after_s: float):
+        """Say that `view` is being interpolated and why: its captures fall between the frame times."""
+        offset_ms = min(before_s - frame_s, after_s - frame_s, key=abs) * 1e3
+        period = self._periods[view]
+        period_text = "" if period is None else f", its period {period * 1e3:.1f} ms"
+        self._log(f"sync: view {view} has no capture within sync slop ({self.slop_s * 1e3:.1f} ms) of the frame "
+                  f"time (nearest {offset_ms:+.1f} ms from view {anchor_view}'s{period_text}): not synchronized, so "
+                  f"its skeleton is interpolated to the frame times ({self._counters['interpolated'][view]} frames "
+                  f"so far; at most once a minute)")

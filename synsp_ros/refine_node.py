@@ -38,7 +38,7 @@ from synsp_core.gate import PlausibilityGate
 from synsp_core.runtime import AOTIBackend, EagerBackend, create_backend
 from synsp_core.skeletons import SKELETONS, get_skeleton
 from synsp_core.streaming import RefinedFrame, StreamingRefiner
-from synsp_core.sync import ViewSynchronizer
+from synsp_core.sync import ViewSynchronizer, lerp
 from synsp_ros.conversions import MalformedMessage, mm_to_pose_array, parse_pose_array, stamp_to_seconds
 from synsp_ros.node_utils import describe, run_node, usage
 
@@ -80,8 +80,9 @@ PARAMETERS = {
         _T.PARAMETER_INTEGER, "frames the running bone-length estimate averages over (1800 = 60 s at 30 fps)",
         int_range=(1, 1_000_000))),
     "sync_slop": (0.015, describe(
-        _T.PARAMETER_DOUBLE, "s, largest stamp difference between the views of one frame "
-        "(keep below half the camera period)", float_range=(0.0, 1.0))),
+        _T.PARAMETER_DOUBLE, "s, a camera message this close to the frame time is used as is (hardware-"
+        "synchronized cameras); other cameras are interpolated to the frame time (keep below half the camera "
+        "period)", float_range=(0.0, 1.0))),
     "sync_queue_size": (17, describe(
         _T.PARAMETER_INTEGER, "messages queued per camera while waiting for the other views, and the depth of "
         "each camera subscription; at least rate x view_timeout + 2 (17 at 30 fps, 0.5 s) loses no message "
@@ -196,7 +197,10 @@ class RefineNode(Node):
 
         self.aoti_build: AotiBuild | None = None
         self.backend = self.load_backend(p)
-        self.sync = ViewSynchronizer(self.num_views, p["sync_slop"], p["sync_queue_size"], p["view_timeout"])
+        self.sync = ViewSynchronizer(  # payloads: (joints, header stamp); an interpolated view has no header stamp
+            self.num_views, p["sync_slop"], p["sync_queue_size"], p["view_timeout"],
+            interpolate=lambda before, after, weight: (lerp(before[0], after[0], weight), None),
+            log=self.get_logger().info)
         bone_prior = bone_prior_for(self.backend.config, p["bone_lengths"], p["bone_length_horizon"])
         self.refiner = StreamingRefiner(self.backend, self.num_views, p["emit_delay"], max_gap_s=p["view_timeout"],
                                         bone_prior=bone_prior)
@@ -412,10 +416,8 @@ class RefineNode(Node):
                 self.publish_latency.add(time.perf_counter() - arrival)
 
     def remember_stamp(self, frame) -> None:
-        """Keep the frame's header stamp (its pivot member's) to publish it bit-exact later."""
-        view = min((v for v, stamp in enumerate(frame.stamps) if stamp is not None),
-                   key=lambda v: abs(frame.stamps[v] - frame.stamp_s))
-        self.exact_stamps[frame.stamp_s] = frame.payloads[view][1]
+        """Keep the frame's header stamp (its anchor camera's) to publish it bit-exact later."""
+        self.exact_stamps[frame.stamp_s] = frame.payloads[frame.anchor][1]
         while len(self.exact_stamps) > 4 * self.refiner.window:   # frames that never came out
             del self.exact_stamps[next(iter(self.exact_stamps))]
 

@@ -1,4 +1,5 @@
-"""ViewSynchronizer: approximate-time matching, dead cameras, drops, resets (no ROS needed)."""
+"""ViewSynchronizer: exact matching, interpolation of free-running cameras, dead cameras, drops,
+resets (no ROS needed)."""
 import math
 
 import numpy as np
@@ -18,23 +19,25 @@ def feed(sync, messages):
 
 
 def check_invariants(sync, frames):
-    """Stamps strictly increase (within an epoch), members lie within slop, no message is used twice,
-    and every received message is counted exactly once (or still pending)."""
+    """Stamps strictly increase (within an epoch) and are the anchor's capture stamps; members used
+    as is lie within slop of the frame time and are used as is once; every received message is
+    counted exactly once (or still pending)."""
     for before, after in zip(frames, frames[1:]):
         assert before.epoch < after.epoch or before.stamp_s < after.stamp_s, (before, after)
-    used = [payload for frame in frames for payload in frame.payloads if payload is not None]
-    assert len(used) == len(set(used))
+    as_is = [(frame.epoch, view, stamp) for frame in frames for view, stamp in enumerate(frame.stamps)
+             if stamp is not None and not frame.interpolated[view]]
+    assert len(as_is) == len(set(as_is))
     for frame in frames:
-        members = [s for s in frame.stamps if s is not None]
-        assert frame.stamp_s in members
-        assert max(members) - min(members) <= sync.slop_s + 1e-12
+        assert frame.stamps[frame.anchor] == frame.stamp_s and not frame.interpolated[frame.anchor]
+        assert all(abs(s - frame.stamp_s) <= sync.slop_s + 1e-12 for s in frame.stamps if s is not None)
         assert np.array_equal(frame.live, [p is not None for p in frame.payloads])
         assert all((p is None) == (s is None) for p, s in zip(frame.payloads, frame.stamps))
+        assert not (frame.interpolated & ~frame.live).any()
     counts = sync.counters
     accounted = counts["matched"] + sync.pending_counts()
     accounted += sum(counts[name] for name in COUNTER_NAMES if name.startswith("dropped_"))
     assert np.array_equal(accounted, counts["received"])
-    assert np.array_equal(counts["matched"], np.sum([f.live for f in frames], axis=0) if frames else 0)
+    assert np.array_equal(counts["interpolated"], np.sum([f.interpolated for f in frames], axis=0) if frames else 0)
 
 
 def rounds(num_frames, views, stamp=lambda view, k: k * PERIOD):
@@ -45,6 +48,28 @@ def rounds(num_frames, views, stamp=lambda view, k: k * PERIOD):
 def frame_indices(frame):
     """The capture index k of each member, None where missing."""
     return [None if p is None else p[1] for p in frame.payloads]
+
+
+def motion(t_s):
+    """A (17, 3) skeleton moving at constant velocity (mm, mm/s): linear interpolation is exact."""
+    return np.linspace(-500.0, 500.0, 51).reshape(17, 3) + np.array([1500.0, -800.0, 300.0]) * t_s
+
+
+def free_running(stamps_per_view, rng, latency_s=0.02):
+    """Messages (view, stamp_s, motion(stamp_s)) of cameras with their own capture times, in
+    arrival order (each message delayed by 0..latency_s; per camera, order is kept)."""
+    messages = [(view, float(stamp), motion(stamp)) for view, stamps in enumerate(stamps_per_view) for stamp in stamps]
+    arrival = [stamp + rng.uniform(0.0, latency_s) for _, stamp, _ in messages]
+    return [messages[i] for i in np.argsort(arrival, kind="stable")]
+
+
+def assert_on_motion(frames):
+    """Every payload is the skeleton at the time its view stands for (its capture, or the frame
+    time where interpolated)."""
+    for frame in frames:
+        for payload, stamp in zip(frame.payloads, frame.stamps):
+            if payload is not None:
+                np.testing.assert_allclose(payload, motion(stamp), atol=1e-6)
 
 
 def test_perfect_stamps_four_views_every_frame_complete():
@@ -69,36 +94,102 @@ def test_jittered_stamps_and_arrival_order_are_matched_without_drops(num_views):
     frames = feed(sync, [(v, stamps[k, v], (v, k)) for k, v in order])
     frames += sync.flush()
     assert [frame_indices(f) for f in frames] == [[k] * num_views for k in range(num_frames)]
-    for frame in frames:
-        assert frame.stamp_s == max(frame.stamps)  # pivot: newest first-pending capture
+    assert all(frame.anchor == 0 for frame in frames)  # the reference: view 0, waited for from the start
+    assert not any(frame.interpolated.any() for frame in frames)  # hardware-synchronized: matched as is
     dropped = sum(sync.counters[name].sum() for name in COUNTER_NAMES if name.startswith("dropped_"))
     assert dropped == 0
     check_invariants(sync, frames)
 
 
-def test_offsets_beyond_slop_are_not_matched():
-    # View 1 is 20 ms late on odd frames (> slop 10 ms): it is never matched on those. (Its
-    # irregular stamps read as gaps once its median interval is the short one, 13 ms; view 0's
-    # odd frames then go out without it.)
-    sync = ViewSynchronizer(2, slop_s=0.01)
-    frames = feed(sync, rounds(40, range(2), lambda view, k: k * PERIOD + (0.02 if view == 1 and k % 2 else 0)))
-    assert [frame_indices(f) for f in frames if f.live.all()] == [[k, k] for k in range(0, 40, 2)]
-    partial = [frame_indices(f) for f in frames if not f.live.all()]
-    assert all(k1 is None and k0 % 2 for k0, k1 in partial)
-    assert sync.counters["dropped_unmatched"][1] == 19  # view 1's last one is still pending
-    check_invariants(sync, frames)
-
-
-def test_closest_message_to_pivot_is_chosen_within_slop():
-    # Pivot: view 0 at 10 ms. View 1 has 0 and 15 ms: 15 ms is closer.
+def test_closest_message_to_the_frame_time_is_chosen_within_slop():
+    # Frame time: view 0 (the reference) at 10 ms. View 1 has 0 and 15 ms: 15 ms is closer; 0 ms
+    # can serve no later frame.
     sync = ViewSynchronizer(2, slop_s=0.02)
     frames = feed(sync, [(1, 0.000, "a"), (1, 0.015, "b"), (0, 0.010, "p")])
     assert [f.payloads for f in frames] == [["p", "b"]]
     assert sync.counters["dropped_unmatched"].tolist() == [0, 1]
-    # Closest on both sides would spread 27 ms > slop: fall back to messages at or before the pivot.
+    # Each view within slop of the frame time (views 1 and 2 are 27 ms apart: no matter).
     sync = ViewSynchronizer(3, slop_s=0.02)
     frames = feed(sync, [(1, 0.000, "a"), (1, 0.018, "b"), (2, -0.009, "c"), (2, 0.05, "d"), (0, 0.010, "p")])
-    assert [f.payloads for f in frames] == [["p", "a", "c"]]
+    assert [f.payloads for f in frames] == [["p", "b", "c"]]
+    check_invariants(sync, frames)
+
+
+@pytest.mark.parametrize("slop_s, interpolated_views", [(0.015, [2]), (0.0, [1, 2, 3])])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_free_running_cameras_at_any_phase_are_interpolated(slop_s, interpolated_views, seed):
+    # The reported case: 4 cameras at 25 fps, capture times offset by 0, 12, 24 and 36 ms,
+    # +-2 ms jitter. Matching stamps within slop gave no frame at all. With the node's slop,
+    # 15 ms, views 1 and 3 (12 and -4 ms from a frame) are mostly matched as is (not when the
+    # jitters add up past 15 ms), view 2 (24 ms after one frame, 16 ms before the next) mostly
+    # interpolated.
+    rng = np.random.default_rng(seed)
+    period, num_frames = 1 / 25, 300
+    offsets = np.array([0.0, 0.012, 0.024, 0.036])
+    stamps = np.arange(num_frames)[:, None] * period + offsets + rng.uniform(-0.002, 0.002, (num_frames, 4))
+    lines = []
+    sync = ViewSynchronizer(4, slop_s=slop_s, log=lines.append)
+    frames = feed(sync, free_running(stamps.T, rng))
+    np.testing.assert_array_equal([f.stamp_s for f in frames], stamps[:, 0])  # the reference's captures
+    assert all(f.live.all() for f in frames[1:])  # the first lacks a capture before it on some views
+    interpolated = sync.counters["interpolated"]
+    assert [view for view in range(4) if interpolated[view] > num_frames // 2] == interpolated_views
+    assert_on_motion(frames)
+    check_invariants(sync, frames)
+    assert lines[0] == "sync: frame times follow view 0 (rate not known yet)"
+    told = [int(line.split()[2]) for line in lines[1:] if "interpolated to the frame times" in line]
+    assert sorted(told) == sorted(set(told)) and set(interpolated_views) <= set(told)  # once a minute: once
+
+
+def test_interpolation_is_linear_between_the_neighbouring_messages():
+    # View 1 captures 20 ms after view 0 (slop 10 ms): frame k (view 0 at k/30 s) takes 0.6 of
+    # view 1's message k-1 and 0.4 of its message k, and comes out when message k arrives.
+    sync = ViewSynchronizer(2, slop_s=0.01)
+    outputs = [sync.add(view, k * PERIOD + 0.02 * view, motion(k * PERIOD + 0.02 * view).astype(np.float32))
+               for k in range(10) for view in range(2)]
+    frames = [frame for output in outputs for frame in output]
+    assert [len(output) for output in outputs[2:]] == [0, 1] * 9  # each frame once view 1 passed it
+    assert frames[0].live.tolist() == [True, False]  # no view 1 message before the first frame
+    for k, frame in enumerate(frames[1:], 1):
+        assert frame.interpolated.tolist() == [False, True] and frame.stamps == [k * PERIOD] * 2
+        expected = 0.6 * motion((k - 1) * PERIOD + 0.02) + 0.4 * motion(k * PERIOD + 0.02)
+        np.testing.assert_allclose(frame.payloads[1], expected, atol=1e-3)  # float32 payloads
+        np.testing.assert_allclose(frame.payloads[1], motion(k * PERIOD), atol=1e-3)
+    check_invariants(sync, frames)
+
+
+def test_drifting_camera_clock_stays_aligned():
+    # View 1's clock runs 1% slow: over 20 s its phase sweeps 6 periods, in and out of the slop.
+    rng = np.random.default_rng(3)
+    num_frames = 600
+    stamps = [np.arange(num_frames) * PERIOD, 0.005 + np.arange(num_frames - 6) * PERIOD * 1.01]
+    sync = ViewSynchronizer(2, slop_s=0.01)
+    frames = feed(sync, free_running(stamps, rng)) + sync.flush()
+    np.testing.assert_array_equal([f.stamp_s for f in frames], stamps[0])
+    assert sum(f.live.all() for f in frames) >= num_frames - 8  # view 1 ends 6 frames early
+    interpolated = sync.counters["interpolated"][1]
+    assert 200 < interpolated < 500  # the rest matched as is, while its phase is within slop
+    assert_on_motion(frames)
+    check_invariants(sync, frames)
+
+
+@pytest.mark.parametrize("slow_view", [0, 1])
+def test_camera_at_another_rate_is_interpolated_at_the_faster_rate(slow_view):
+    # One camera at 30 fps, the other at 15 fps (capturing 7 ms later, beyond the 5 ms slop):
+    # frames at 30 fps, at the fast camera's captures, the slow camera interpolated between its own.
+    rng = np.random.default_rng(slow_view)
+    fast, slow = np.arange(120) * PERIOD, 0.007 + np.arange(60) * 2 * PERIOD
+    lines = []
+    sync = ViewSynchronizer(2, slop_s=0.005, log=lines.append)
+    frames = feed(sync, free_running([slow, fast] if slow_view == 0 else [fast, slow], rng)) + sync.flush()
+    settled = [f for f in frames if f.stamp_s > 0.3]  # the rates are known after 4 messages
+    np.testing.assert_array_equal([f.stamp_s for f in settled], fast[fast > 0.3])
+    assert all(f.anchor == 1 - slow_view for f in settled)
+    assert all(f.live.all() for f in settled[:-2]) and all(f.interpolated[slow_view] for f in settled[:-2])
+    assert lines[0] == "sync: frame times follow view 0 (rate not known yet)"
+    if slow_view == 0:  # the fast camera takes over once the rates are known
+        assert "sync: frame times follow view 1 (30.0 fps)" in lines
+    assert_on_motion(frames)
     check_invariants(sync, frames)
 
 
@@ -171,23 +262,6 @@ def test_late_message_is_dropped_and_counted():
     check_invariants(sync, frames)
 
 
-def test_frame_is_never_held_longer_than_view_timeout():
-    # View 1's last message (50 ms) was matched above its frame's pivot (40 ms), so it stays
-    # live a little longer than the next pivot (42 ms) is allowed to wait for it.
-    sync = ViewSynchronizer(2, slop_s=0.09, queue_size=50, view_timeout_s=0.2)
-    first = feed(sync, [(1, 0.000, "a"), (1, 0.050, "b"), (0, 0.040, "p")])
-    assert [f.payloads for f in first] == [["p", "b"]]
-    stamps = 0.042 + 0.006 * np.arange(36)
-    for stamp in stamps[:34]:
-        assert sync.add(0, stamp, stamp) == []
-    held, = sync.add(0, stamps[34], stamps[34])  # 246 ms: 42 ms is 204 ms behind
-    assert held.stamp_s == stamps[0] and held.stamps == [stamps[0], None]
-    assert sync.live_views().tolist() == [True, True]
-    rest = sync.add(0, stamps[35], stamps[35])  # 252 ms: view 1 is dead, nobody is waited for
-    assert [f.stamp_s for f in rest] == stamps[1:].tolist()
-    check_invariants(sync, first + [held] + rest)
-
-
 def test_backwards_jump_resets_and_frames_resume():
     sync = ViewSynchronizer(2, slop_s=0.01)
     frames = feed(sync, rounds(60, range(2)) + [(0, 60 * PERIOD, (0, 60))])  # 2 s, then back to 0
@@ -214,11 +288,13 @@ def test_clock_jumping_backwards_resets():
 
 
 def test_queue_overflow_drops_oldest():
+    # View 0 fills its queue of 3 while view 1 is waited for; view 1's messages 0-2 wait for
+    # the frame at 3 (its first, 0, is pushed out by 3; 1 and 2 then serve no frame).
     sync = ViewSynchronizer(2, slop_s=0.01, queue_size=3)
     frames = feed(sync, rounds(6, [0]) + rounds(6, [1]))
-    assert sync.counters["dropped_queue_full"].tolist() == [3, 0]
+    assert sync.counters["dropped_queue_full"].tolist() == [3, 1]
     assert [frame_indices(f) for f in frames] == [[3, 3], [4, 4], [5, 5]]
-    assert sync.counters["dropped_unmatched"].tolist() == [0, 3]
+    assert sync.counters["dropped_unmatched"].tolist() == [0, 2]
     check_invariants(sync, frames)
 
 
@@ -230,25 +306,20 @@ def test_single_view_emits_every_message_at_once():
     assert sync.add(0, 9 * PERIOD, 9) == [] and sync.counters["dropped_duplicate"].tolist() == [1]
 
 
-def test_cameras_at_different_rates_sync_at_the_slower_rate():
-    # View 0 at 30 fps, view 1 at 15 fps (every other stamp): one frame per 15 fps message.
-    messages = [m for m in rounds(60, range(2)) if m[0] == 0 or m[2][1] % 2 == 0]
-    sync = ViewSynchronizer(2, slop_s=0.01)
-    frames = feed(sync, messages)
-    assert [frame_indices(f) for f in frames] == [[k, k] for k in range(0, 60, 2)]
-    assert sync.counters["dropped_unmatched"].tolist() == [29, 0]  # view 0's last odd one is pending
-    check_invariants(sync, frames)
-
-
-def test_lost_message_costs_only_its_own_view():
-    # View 2 loses frames 10 and 11 (its next message follows a gap in its own 30 fps rhythm):
-    # those frames still go out with the other three views, not dropped.
-    messages = [m for m in rounds(30, range(4)) if not (m[0] == 2 and m[2][1] in (10, 11))]
+@pytest.mark.parametrize("lost_view", [2, 0])
+def test_lost_message_costs_only_its_own_view(lost_view):
+    # A view loses frames 10 and 11 (its next message follows a gap in its own 30 fps rhythm):
+    # those frames still go out with the other three views, not dropped. When the reference
+    # (view 0) lost them, the frame times come from another camera (the lowest-numbered).
+    messages = [m for m in rounds(30, range(4)) if not (m[0] == lost_view and m[2][1] in (10, 11))]
     sync = ViewSynchronizer(4, slop_s=0.01)
     frames = feed(sync, messages)
-    assert [frame_indices(f) for f in frames] == [
-        [k, k, None, k] if k in (10, 11) else [k] * 4 for k in range(30)]
-    assert sync.counters["missed"].tolist() == [0, 0, 2, 0]
+    expected = [[k] * 4 for k in range(30)]
+    for k in (10, 11):
+        expected[k][lost_view] = None
+    assert [frame_indices(f) for f in frames] == expected
+    assert [f.anchor for f in frames if f.anchor != 0] == ([1, 1] if lost_view == 0 else [])
+    assert sync.counters["missed"].tolist() == [2 if view == lost_view else 0 for view in range(4)]
     assert sum(sync.counters[name].sum() for name in COUNTER_NAMES if name.startswith("dropped_")) == 0
     check_invariants(sync, frames)
 
@@ -267,6 +338,20 @@ def test_lost_messages_at_random_with_jitter_and_reordered_arrivals(seed):
     expected = [[k if sent[k, v] else None for v in range(num_views)] for k in range(num_frames) if sent[k].any()]
     assert [frame_indices(f) for f in frames] == expected
     assert sum(sync.counters[name].sum() for name in COUNTER_NAMES if name.startswith("dropped_")) == 0
+    check_invariants(sync, frames)
+
+
+def test_lost_message_of_an_interpolated_camera_costs_the_frames_around_it():
+    # View 1 captures 20 ms after view 0 and loses its message 10 (at 353 ms): frames 10 and 11
+    # (333 and 367 ms) lie between its messages 9 and 11, across the gap: view 1 is missing there
+    # (and in frame 0, before its first message).
+    messages = [(view, k * PERIOD + 0.02 * view, motion(k * PERIOD + 0.02 * view))
+                for k in range(20) for view in range(2) if (view, k) != (1, 10)]
+    sync = ViewSynchronizer(2, slop_s=0.01)
+    frames = feed(sync, messages)
+    assert [k for k, f in enumerate(frames) if not f.live.all()] == [0, 10, 11]
+    assert sync.counters["missed"].tolist() == [0, 3]
+    assert_on_motion(frames)
     check_invariants(sync, frames)
 
 
@@ -322,5 +407,5 @@ def test_flush_never_emits_a_stamp_at_or_before_the_last_frame():
     assert frames[-1].stamps == [19 * PERIOD, None]
     assert sync.add(1, 19 * PERIOD - 0.005, "rejoin") == []
     assert sync.flush() == []
-    assert sync.counters["dropped_late"].tolist() == [0, 1]
+    assert sync.counters["dropped_unmatched"].tolist() == [0, 1]
     check_invariants(sync, frames)
