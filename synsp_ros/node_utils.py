@@ -3,6 +3,7 @@ errors and clean exits on every signal."""
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -53,7 +54,10 @@ def run_node(make_node: Callable[[], Node], name: str, args=None, help_text: str
     interrupt the clean-up with a traceback. With -h or --help: print `help_text` and return 0
     without starting ROS."""
     if wants_help(sys.argv[1:] if args is None else list(args)):
-        print(help_text)
+        try:
+            print(help_text, flush=True)
+        except BrokenPipeError:   # `refine_node --help | head`: the reader left, which is fine
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     starting = True
 
