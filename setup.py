@@ -14,6 +14,22 @@ PACKAGE = "synsp_ros"
 ROOT = Path(__file__).resolve().parent
 
 
+def node_launchers() -> list[str]:
+    """scripts/<node> rewritten with the installing interpreter in the shebang (as colcon writes
+    its scripts), so that `ros2 run` and launch start the nodes with the Python that has synsp_ros
+    even from a venv that is not activated."""
+    out = ROOT / "build" / "launchers"
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in ("refine_node", "replay_node"):
+        body = (ROOT / "scripts" / name).read_text().split("\n", 1)[1]   # without its shebang
+        path = out / name
+        path.write_text(f"#!{sys.executable}\n{body}")
+        path.chmod(0o755)
+        paths.append(str(path.relative_to(ROOT)))
+    return paths
+
+
 class CMakeExtension(Extension):
     """A module built by the root CMakeLists.txt instead of by setuptools."""
 
@@ -66,11 +82,11 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
-        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/launch", glob("launch/*.py")),   # the launch file and the module it loads
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         # node launchers where `ros2 run` and launch look, for `pip install`; colcon installs the
         # console scripts there too (setup.cfg): either file runs the same main()
-        (f"lib/{PACKAGE}", ["scripts/refine_node", "scripts/replay_node"]),
+        (f"lib/{PACKAGE}", node_launchers()),
     ],
     install_requires=["numpy", "scipy", "torch>=2.4", "safetensors", "pyyaml"],
     extras_require={"train": ["tqdm", "tensorboard", "matplotlib"], "test": ["pytest"]},
