@@ -1,4 +1,10 @@
-"""End to end: replay_node (4 noisy cameras of a real CMU clip) -> refine_node -> a subscriber."""
+"""End to end: replay_node (4 noisy cameras of a real CMU clip) -> refine_node -> a subscriber.
+
+The machine running the tests is small and shared: the probe, a Python process itself, may fall
+behind and miss a message of the replay (best-effort cameras, a ground truth writer keeping the
+last 10). The tests wait for conditions instead of assuming timing, and judge only what the
+probe saw (a refined stamp whose frame the probe missed cannot be checked against it)."""
+import copy
 import time
 
 import numpy as np
@@ -16,6 +22,7 @@ from synsp_ros.demo import LiveScorer
 pytestmark = pytest.mark.ros
 VIEWS, RATE = 4, 30.0
 COLLECT_S = 12.0          # of refined output
+PERIOD_NS = int(1e9 / RATE)
 SHIPPED = DEFAULT_CHECKPOINT.is_file()
 
 
@@ -50,8 +57,16 @@ def pipeline(tmp_path_factory):
             assert replay.alive() and refine.alive(), f"a node exited:\n{replay.log()}\n{refine.log()}"
             return len(scorer.refined)
         probe.wait_for(lambda: refined_count() > 0, 120, "the first refined frame")
-        probe.wait_for(lambda: refined_count() >= COLLECT_S * RATE * 0.5, COLLECT_S * 3, "refined frames")
-        time.sleep(1.0)   # the inputs and ground truth of the last refined frames
+        probe.wait_for(lambda: refined_count() >= COLLECT_S * RATE * 0.5, COLLECT_S * 10, "refined frames")
+        with probe.lock:
+            last_refined = max(scorer.refined)
+
+        def inputs_past_last_refined():   # the inputs and ground truth of the last refined frames
+            with probe.lock:
+                return all(stream and max(stream) > last_refined + PERIOD_NS for stream in [scorer.gt, *scorer.inputs])
+        probe.wait_for(inputs_past_last_refined, 60, "inputs and ground truth after the last refined frame")
+        with probe.lock:   # a copy: the probe goes on receiving while the tests read
+            scorer = copy.deepcopy(scorer)
         yield scorer, probe.snapshot(quality), probe.snapshot(markers)
     finally:
         probe.close()
@@ -61,13 +76,20 @@ def pipeline(tmp_path_factory):
 
 def test_stamps_are_the_capture_stamps(pipeline):
     scorer, _, _ = pipeline
-    captured = set(scorer.gt).union(*scorer.inputs)   # without jitter all streams share the stamps
+    captured = np.array(sorted(set(scorer.gt).union(*scorer.inputs)))   # without jitter all streams share them
     # frames published before this probe discovered the replay node cannot be checked: keep the
     # refined frames from the first capture stamp the probe saw on
-    stamps = sorted(s for s in scorer.refined if s >= min(captured))
-    unknown = sorted(set(stamps) - captured)
-    assert not unknown, f"{len(unknown)} of {len(stamps)} refined stamps are no capture stamp: {unknown[:3]}"
+    stamps = np.array(sorted(s for s in scorer.refined if s >= captured[0]))
+    nearest = captured[np.clip(np.searchsorted(captured, stamps), 1, len(captured) - 1) - [[1], [0]]]
+    distance = np.abs(nearest - stamps).min(axis=0)
+    # a stamp near a captured frame but not equal to it is no capture stamp; one far from every
+    # captured frame belongs to a frame the probe missed altogether (it cannot be judged)
+    wrong = stamps[(distance > 0) & (distance < PERIOD_NS // 2)]
+    unjudged = stamps[distance >= PERIOD_NS // 2]
+    assert not len(wrong), f"{len(wrong)} of {len(stamps)} refined stamps are no capture stamp: {wrong[:3]}"
+    assert len(unjudged) <= 0.05 * len(stamps), f"the probe missed the inputs of {len(unjudged)} refined frames"
     assert len(stamps) >= COLLECT_S * RATE * 0.5
+    assert (np.diff(stamps) > 0).all()
 
 
 def test_quality_is_published_per_view(pipeline):
@@ -80,13 +102,20 @@ def test_quality_is_published_per_view(pipeline):
 
 def test_markers_draw_the_fused_and_every_view_skeleton(pipeline):
     _, _, markers = pipeline
-    array = markers[-1][1].markers
-    assert sorted((m.ns, m.type) for m in array) == sorted(
-        (ns, kind) for ns in ["fused"] + [f"view_{v}" for v in range(VIEWS)]
-        for kind in (Marker.SPHERE_LIST, Marker.LINE_LIST))
-    for marker in array:
-        assert len(marker.points) == (17 if marker.type == Marker.SPHERE_LIST else 2 * 16)
-        assert marker.header.frame_id == "world"
+    every_view = ["fused"] + [f"view_{v}" for v in range(VIEWS)]
+    drawn = []
+    for _, msg in markers:
+        # a frame whose message from a camera was lost (best effort, a busy machine) goes out
+        # without that camera: its markers draw the fused skeleton and the cameras that saw it
+        namespaces = sorted({m.ns for m in msg.markers})
+        assert "fused" in namespaces and set(namespaces) <= set(every_view), namespaces
+        assert sorted((m.ns, m.type) for m in msg.markers) == sorted(
+            (ns, kind) for ns in namespaces for kind in (Marker.SPHERE_LIST, Marker.LINE_LIST))
+        for marker in msg.markers:
+            assert len(marker.points) == (17 if marker.type == Marker.SPHERE_LIST else 2 * 16)
+            assert marker.header.frame_id == "world"
+        drawn.append(namespaces == sorted(every_view))
+    assert len(drawn) > 10 and np.mean(drawn) >= 0.5, f"{sum(drawn)} of {len(drawn)} marker messages had every view"
 
 
 @pytest.mark.skipif(not SHIPPED, reason=f"needs the shipped weights {DEFAULT_CHECKPOINT} (not trained yet)")
