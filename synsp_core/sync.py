@@ -161,7 +161,7 @@ class ViewSynchronizer:
         self._logged_s = [-math.inf for _ in views]    # frame time of the view's last interpolation message
         self._reference = None                         # view whose stamps are the frame times
         self._epoch_start_stamp = None                 # first stamp since start/reset
-        self._epoch_start_now = None                   # first now_s since start/reset
+        self._epoch_start_now = None                   # now_s when that message arrived
         self._newest_stamp = -math.inf
         self._last_emitted = -math.inf
 
@@ -207,7 +207,7 @@ class ViewSynchronizer:
             self._last_stamp[view] = stamp_s
             self._last_arrival[view] = now_s
             if self._epoch_start_stamp is None:
-                self._epoch_start_stamp = stamp_s
+                self._epoch_start_stamp, self._epoch_start_now = stamp_s, now_s
             self._newest_stamp = max(self._newest_stamp, stamp_s)
             if stamp_s <= self._last_emitted - self.slop_s:
                 counts["dropped_late"][view] += 1
@@ -248,8 +248,6 @@ class ViewSynchronizer:
             self.reset_count += 1
         if now_s is not None:
             self._now = now_s
-            if self._epoch_start_now is None:
-                self._epoch_start_now = now_s
 
     def _retire(self, view: int, message: _Message, unused_counter: str):
         """Count a message leaving the queue unused in `unused_counter` (a used one is counted already)."""

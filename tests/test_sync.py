@@ -229,6 +229,16 @@ def test_clock_detects_cameras_that_all_stopped():
     check_invariants(sync, frames)
 
 
+def test_cameras_are_waited_for_from_the_first_message_not_the_first_poll():
+    # The node polls from start-up; its cameras may send seconds later. The first message's
+    # camera is not the only one: the others are waited for, and view 0 is the reference.
+    sync = ViewSynchronizer(2, slop_s=0.01, view_timeout_s=0.5)
+    assert sync.poll(7.0) == []
+    assert sync.add(1, 10.0, "b", now_s=10.0) == []
+    frame, = sync.add(0, 10.0, "a", now_s=10.01)
+    assert frame.payloads == ["a", "b"] and frame.anchor == 0
+
+
 def test_reordered_messages_are_counted_out_of_order():
     messages = rounds(10, range(2))
     four, five = messages.index((1, 4 * PERIOD, (1, 4))), messages.index((1, 5 * PERIOD, (1, 5)))
