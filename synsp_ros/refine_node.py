@@ -15,6 +15,7 @@ import copy
 import inspect
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 
@@ -157,16 +158,19 @@ class AotiBuild:
     """`build_aoti(checkpoint)` in a background process at low priority; the node polls it."""
 
     def __init__(self, checkpoint):
-        code = "import sys; from synsp_core.artifacts import build_aoti; build_aoti(sys.argv[1])"
+        code = "import os, sys; os.nice(10); from synsp_core.artifacts import build_aoti; build_aoti(sys.argv[1])"
         self.checkpoint = checkpoint
-        self.process = subprocess.Popen(["nice", "-n", "10", sys.executable, "-c", code, str(checkpoint)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.stderr = tempfile.TemporaryFile(mode="w+")   # a file, not a pipe: a chatty build never blocks
+        self.process = subprocess.Popen([sys.executable, "-c", code, str(checkpoint)],
+                                        stdout=subprocess.DEVNULL, stderr=self.stderr)
 
     def result(self):
-        """None while it runs; then (artifact path or None, error text)."""
+        """None while it runs; then (artifact path or None, the last line of its error output)."""
         if self.process.poll() is None:
             return None
-        error = self.process.stderr.read().strip().splitlines()
+        self.stderr.seek(0)
+        error = self.stderr.read().strip().splitlines()
+        self.stderr.close()
         return find_artifact(self.checkpoint, "aoti-cpu"), (error[-1] if error else f"exit {self.process.returncode}")
 
     def stop(self) -> None:
@@ -345,6 +349,8 @@ class RefineNode(Node):
         try:
             self.take(view, raw, arrival)
         except Exception as error:
+            if not self.context.ok():   # a publish that raced the shutdown: nothing went wrong
+                return
             self.invalid["error"][view] += 1
             self.warn(view, "error", f"skipping a message: {type(error).__name__}: {error}")
 
@@ -389,6 +395,8 @@ class RefineNode(Node):
                 self.counters["stream_flushes"] += 1
                 self.publish_all(self.refiner.restart())
         except Exception as error:   # no timer tick may stop the node either
+            if not self.context.ok():
+                return
             self.counters["callback_errors"] += 1
             self.get_logger().error(f"poll: {type(error).__name__}: {error}", throttle_duration_sec=WARN_PERIOD_S)
 
@@ -405,7 +413,6 @@ class RefineNode(Node):
                     "starting a new stream")
                 self.publish_all(self.refiner.restart())
                 self.last_published_s = -float("inf")
-                self.gate.reset()
             self.remember_stamp(frame)
             poses = [None if payload is None else payload[0] for payload in frame.payloads]
             refined = self.refiner.push(frame.stamp_s, poses, frame.live | self.sync.live_views())
