@@ -15,7 +15,9 @@ disagree, the one agreeing with the receiver's clock wins. When every camera jum
 (bag loop, simulation restart) the majority moves with them after a frame at most.
 
 Every message's offset is recorded, accepted or not, so a camera whose clock recovers rejoins
-with its next message.
+with its next message. Keep `fresh_s` below `max_skew_s`: a receiver that stalls for a while and
+then takes its backlog sees every camera's arrivals late by the stall; with only the cameras
+heard within `fresh_s` voting, that never looks like a disagreement.
 """
 from __future__ import annotations
 

@@ -208,7 +208,10 @@ class RefineNode(Node):
         bone_prior = bone_prior_for(self.backend.config, p["bone_lengths"], p["bone_length_horizon"])
         self.refiner = StreamingRefiner(self.backend, self.num_views, p["emit_delay"], max_gap_s=p["view_timeout"],
                                         bone_prior=bone_prior)
-        self.clock_check = ClockCheck(self.num_views, p["max_clock_skew"], fresh_s=p["view_timeout"])
+        # only cameras heard within half the skew vote: a node that stalls and then takes a backlog
+        # sees late arrivals on every camera, never a disagreement between them
+        self.clock_check = ClockCheck(self.num_views, p["max_clock_skew"],
+                                      fresh_s=min(p["view_timeout"], p["max_clock_skew"] / 2))
         self.gate = PlausibilityGate(self.num_views, self.skeleton.num_joints)
         self.missing_joints = takes_missing_joints()
         self.sync_epoch = 0

@@ -53,6 +53,14 @@ def test_a_recovered_clock_rejoins_and_a_single_camera_is_always_accepted():
     assert all(run(ClockCheck(1, 1.0, 0.5), range(5), [3600.0])[0])
 
 
+def test_a_receiver_stall_isolates_nobody():
+    check = ClockCheck(3, max_skew_s=1.0, fresh_s=0.5)
+    run(check, range(10), [0.0, 0.0, 0.0])
+    # the receiver stalls 3 s, then takes its backlog: every message arrives late by up to 3 s
+    now = 1000.0 + 10 * PERIOD + LATENCY + 3.0
+    assert all(check.check(view, 1000.0 + 10 * PERIOD, now + 0.01 * view) for view in range(3))
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError):
         ClockCheck(2, 0.0, 0.5)
