@@ -7,8 +7,10 @@ times offset by any part of a frame period, drifting, or at different rates):
 
 - Frame times follow one *reference* camera: the fastest live camera (the lowest-numbered one
   among those within RATE_MARGIN of the fastest rate). It changes only when another camera is
-  clearly faster or the reference stops. A frame's `stamp_s` is a capture stamp of the
-  reference, frames are at least half its period apart, and emitted stamps strictly increase.
+  clearly faster, or when the reference stopped and another camera has captured more than one
+  reference period after the last frame (so cameras that stop together leave no extra frame).
+  A frame's `stamp_s` is a capture stamp of the reference, frames are at least half its period
+  apart, and emitted stamps strictly increase.
   When the reference lost a message (its next one follows a gap in its own stream), the gap's
   frame takes the capture stamp of the message of any camera closest to one reference period
   after the last frame (a *stand-in* anchor), so the other cameras do not lose that frame.
@@ -298,12 +300,10 @@ class ViewSynchronizer:
         stream, where the message of any camera closest to one period after the last frame
         stands in for the one it lost."""
         candidates = [] if final else [view for view in range(self.num_views) if live[view]]
-        if not candidates:
-            candidates = self._views_left()
-            if not candidates:
-                return None
+        if not candidates:  # nobody to wait for: any view with a message left
+            candidates = [view for view in range(self.num_views) if self._next_message(view) is not None]
         reference = self._choose_reference(candidates)
-        message = self._next_message(reference)
+        message = None if reference is None else self._next_message(reference)
         if message is None:
             return None
         period = self._periods[reference]
@@ -313,24 +313,13 @@ class ViewSynchronizer:
                 return stand_in
         return reference, message.stamp_s
 
-    def _views_left(self) -> list[int]:
-        """With nobody to wait for (every camera stopped, or flush): the reference while it has
-        messages left, else the views with a message over one reference period after the last
-        frame (the reference stopped before them). The cameras' last captures within a period
-        after the reference's last frame give no frame of their own."""
-        reference = self._reference
-        if reference is not None and self._next_message(reference) is not None:
-            return [reference]
-        period_s = 0.0 if reference is None else self._periods[reference] or 0.0
-        return [view for view in range(self.num_views)
-                if (message := self._next_message(view)) is not None and message.stamp_s > self._last_emitted + period_s]
-
-    def _next_message(self, view: int) -> _Message | None:
-        """The view's first queued message at least half its period after the last frame that no
-        frame has used: the next frame time it could give as the reference."""
-        earliest = self._last_emitted + (self._periods[view] or 0.0) / 2
+    def _next_message(self, view: int, after_s: float | None = None) -> _Message | None:
+        """The view's first queued message after `after_s` (default: half its period after the
+        last frame) that no frame has used: the next frame time it could give as the reference."""
+        if after_s is None:
+            after_s = self._last_emitted + (self._periods[view] or 0.0) / 2
         for message in self._queues[view]:
-            if message.stamp_s > earliest and not message.used:
+            if message.stamp_s > after_s and not message.used:
                 return message
         return None
 
@@ -346,19 +335,29 @@ class ViewSynchronizer:
                     best, best_distance = (view, message.stamp_s), distance
         return best
 
-    def _choose_reference(self, candidates: list[int]) -> int:
+    def _choose_reference(self, candidates: list[int]) -> int | None:
         """The reference camera among `candidates`: the lowest-numbered of the fastest (within
         RATE_MARGIN); the current one stays while it is a candidate and no candidate is faster
-        by more than RATE_MARGIN, so frame times do not hop between equal cameras."""
+        by more than RATE_MARGIN, so frame times do not hop between equal cameras. When the
+        current one stopped, another takes over only once it has captured more than one
+        reference period after the last frame (the reference missed a capture, the others went
+        on): when all cameras stop together, their last captures make no frame of their own.
+        None: no reference yet."""
         periods = self._periods
+        current = self._reference
+        if current is not None and current not in candidates:
+            limit_s = self._last_emitted + (periods[current] or 0.0)
+            candidates = [view for view in candidates if self._next_message(view, limit_s) is not None]
+        if not candidates:
+            return None
         known = [view for view in candidates if periods[view] is not None]
         if known:
             fastest_s = min(periods[view] for view in known)
             best = next(view for view in known if periods[view] <= fastest_s * (1 + RATE_MARGIN))
         else:
             best = candidates[0]
-        current = self._reference
-        if current in candidates and (periods[current] is None or periods[best] * (1 + RATE_MARGIN) >= periods[current]):
+        if current in candidates and (periods[current] is None  # (else periods[best] is known too)
+                                      or periods[best] * (1 + RATE_MARGIN) >= periods[current]):
             return current
         self._reference = best
         rate = "rate not known yet" if periods[best] is None else f"{1 / periods[best]:.1f} fps"

@@ -141,6 +141,43 @@ def test_free_running_cameras_at_any_phase_are_interpolated(slop_s, interpolated
     assert sorted(told) == sorted(set(told)) and set(interpolated_views) <= set(told)  # once a minute: once
 
 
+def test_cameras_stopping_together_leave_no_frame_of_their_own():
+    # Free-running cameras stop together; views 0 and 1 captured first, so they stop being live
+    # first (arrival clock), while views 2 and 3 still count as live for a moment. Their last
+    # captures (26 and 36 ms after the last frame; view 2's unused: it was matched as is, 14 ms
+    # before the frame) are not frames of their own.
+    period = 1 / 25
+    messages = [(view, k * period + offset, motion(k * period + offset), k * period + offset + 0.005)
+                for k in range(50) for view, offset in enumerate([0.0, 0.012, 0.026, 0.036])]
+    sync = ViewSynchronizer(4, slop_s=0.015, view_timeout_s=0.5)
+    frames = feed(sync, messages)
+    last_s = 49 * period
+    frames += sync.poll(last_s + 0.524)   # views 0 and 1 timed out, views 2 and 3 not yet
+    assert sync.live_views().tolist() == [False, False, True, True]
+    frames += sync.poll(last_s + 1.0) + sync.flush()
+    np.testing.assert_allclose([f.stamp_s for f in frames], np.arange(50) * period)
+    assert {f.anchor for f in frames} == {0}
+    check_invariants(sync, frames)
+
+
+def test_reference_camera_that_stops_is_replaced_by_the_next():
+    # View 0, the reference, stops for 1 s: after view_timeout the frames follow view 1, from
+    # its first capture one period after the last frame; view 0 rejoins as an ordinary view.
+    stamps = [(view, k * PERIOD + 0.01 * view) for k in range(90) for view in range(2)
+              if not (view == 0 and 30 <= k < 60)]
+    lines = []
+    sync = ViewSynchronizer(2, slop_s=0.005, queue_size=20, view_timeout_s=0.2, log=lines.append)
+    frames = feed(sync, [(view, stamp, motion(stamp)) for view, stamp in stamps]) + sync.flush()
+    assert [f.anchor for f in frames] == [0] * 30 + [1] * 60
+    expected = [stamp for view, stamp in stamps if view == (0 if stamp < 30 * PERIOD else 1)]
+    np.testing.assert_allclose([f.stamp_s for f in frames], expected)
+    assert "sync: frame times follow view 1 (30.0 fps)" in lines
+    assert [f.live.tolist() for f in frames[29:31]] == [[True, True], [False, True]]
+    assert all(f.live.all() for f in frames[60:-1])  # view 0 back, interpolated (but after its last capture)
+    assert_on_motion(frames)
+    check_invariants(sync, frames)
+
+
 def test_interpolation_is_linear_between_the_neighbouring_messages():
     # View 1 captures 20 ms after view 0 (slop 10 ms): frame k (view 0 at k/30 s) takes 0.6 of
     # view 1's message k-1 and 0.4 of its message k, and comes out when message k arrives.
