@@ -99,6 +99,7 @@ setup(
         "synsp-train = synsp_training.train:cli_main",
         "synsp-evaluate = synsp_training.evaluate:cli_main",
         "synsp-export = synsp_training.export:cli_main",
+        "synsp-transfer = synsp_training.transfer:cli_main",
         "synsp-refine = synsp_core.cli:main",
     ]},
 )

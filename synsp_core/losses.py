@@ -18,7 +18,7 @@ def sequence_loss(pred: torch.Tensor, target: torch.Tensor, lam: float,
                   view_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Eq. 4: mean |P - P_gt| + lam * mean |A - A_gt| over live views, frames and coordinates.
 
-    pred, target (B, V, T, C); view_mask (B, V) bool, True = view counts.
+    pred, target (B, V, T, C); view_mask (B, V) bool, True = view counts, or float weights per view.
     """
     pos = (pred - target).abs().mean(dim=(-2, -1))                                   # (B, V)
     acc = (acceleration(pred) - acceleration(target)).abs().mean(dim=(-2, -1))       # (B, V)

@@ -182,12 +182,18 @@ class Refiner:
         refined = np.where(np.isfinite(refined), refined, fused[None]).astype(np.float32)
         fused = fused.astype(np.float32)
         if self.bone_prior is not None:
-            seen = observed.any(axis=0).astype(np.float64)                          # (T, J) of the input
-            weights = seen[:, self.bone_prior.parents] * seen[:, self.bone_prior.children]
-            lengths = self.bone_prior.stream_lengths(fused, weights)   # one recording = one stream
-            projected = self.bone_prior.project(np.concatenate([refined, fused[None]]), lengths)  # one call
-            refined, fused = projected[:-1], projected[-1]
+            refined, fused = self.bone_stage(self.bone_prior, refined, fused, observed.any(axis=0))
         return (refined, fused, joint_quality.astype(np.float32)) if return_quality else (refined, fused)
+
+    @staticmethod
+    def bone_stage(prior: BoneLengthPrior, refined: np.ndarray, fused: np.ndarray, seen: np.ndarray):
+        """refined (V, T, J, D) and fused (T, J, D) projected onto the bone lengths estimated from
+        fused (one recording = one stream), learning only from bones whose two joints some view
+        saw (seen (T, J) bool) -> (refined, fused)."""
+        seen = seen.astype(np.float64)
+        lengths = prior.stream_lengths(fused, seen[:, prior.parents] * seen[:, prior.children])
+        projected = prior.project(np.concatenate([refined, fused[None]]), lengths)   # one call for all
+        return projected[:-1], projected[-1]
 
     def _model_rate(self, fps: float | None) -> float | None:
         """The rate to refine at when fps lies outside the trained range, else None (no resampling)."""

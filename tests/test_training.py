@@ -80,7 +80,7 @@ def test_segments_split_into_their_stride1_windows_and_merge_by_swaa():
     g = torch.Generator().manual_seed(0)
     b, v, s, c, w = 2, 3, 13, 6, 4
     segments = WindowBatch(torch.randn(b, v, s, c, generator=g), torch.randn(b, v, s, c, generator=g),
-                           torch.tensor([[True, False, True], [True, True, True]]))
+                           torch.tensor([[True, False, True], [True, True, True]]), torch.ones(b, v, s, c // 3))
     windows = train.split_segments(segments, w)
     n = s - w + 1
     assert windows.noisy.shape == (b * n, v, w, c)
@@ -102,6 +102,25 @@ def test_segments_split_into_their_stride1_windows_and_merge_by_swaa():
     fused_loss = sequence_loss(fused, segments.gt[:, :1, w - 1:s - w + 1], 2.0)
     cfg.fused_weight = 0.5
     assert torch.allclose(train.merged_loss(windows.noisy, segments, cfg, 1.0), expected + 0.5 * fused_loss)
+
+
+def test_relative_loss_weighs_views_by_their_input_error():
+    """relative_loss_mm: a view's weight is 1 / (its mean joint error + c), mean 1 over live views;
+    missing joints (confidence 0) and dead views do not count."""
+    from synsp_training.data import WindowBatch
+    gt = torch.zeros(1, 3, 4, 6)                                   # 2 joints x 3D
+    noisy = gt.clone()
+    noisy[0, 0, :, 0] = 10.0                                       # view 0: 10 mm error
+    noisy[0, 1, :, 0] = 30.0                                       # view 1: 30 mm
+    noisy[0, 1, :, 3] = 1e6                                        # ... and a missing joint full of junk
+    confidence = torch.ones(1, 3, 4, 2)
+    confidence[0, 1, :, 1] = 0.0
+    batch = WindowBatch(noisy, gt, torch.tensor([[True, True, False]]), confidence)
+    assert torch.equal(train.view_weights(batch, train.TrainConfig(), 3), batch.view_mask.float())
+    weights = train.view_weights(batch, train.TrainConfig(relative_loss_mm=10.0), 3)
+    # mean errors over observed joints: view 0 (10 + 0) / 2 = 5 mm, view 1 30 mm (its junk joint is missing)
+    expected = torch.tensor([1 / 15, 1 / 40, 0.0])
+    torch.testing.assert_close(weights[0], expected * 2 / expected.sum())
 
 
 def test_swaa_aware_training_runs(cmu_dir, tmp_path):

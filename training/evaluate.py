@@ -40,7 +40,8 @@ from synsp_core.filters import make_filter
 from synsp_core.metrics import METRIC_NAMES, evaluate_sequences
 from synsp_core.refiner import Refiner
 from synsp_core.skeletons import get_skeleton
-from synsp_training.data import hold_out_every, load_cmu, load_smoothnet, make_test_case
+from synsp_training.conventions import NAMED_CONVENTIONS, get_convention
+from synsp_training.data import Sequence, hold_out_every, load_cmu, load_smoothnet, make_test_case
 
 # Parameter grids searched on the validation takes (MPJPE decides; ties go to lower Accel).
 FILTER_GRIDS = {
@@ -147,6 +148,10 @@ def evaluate(args) -> list[dict]:
         test_seqs = val_seqs if args.split == "val" else load_cmu(args.cmu_dir, "test")
     else:
         raise SystemExit("evaluate: give the data: --cmu-dir (CMU folder) or --smoothnet-dir")
+    if args.convention:   # the same motion in another skeleton convention (training/conventions.py)
+        convention = get_convention(args.convention)
+        test_seqs, val_seqs = ([Sequence(s.name, convention.apply(s.poses), s.fps, s.skeleton) for s in seqs]
+                               for seqs in (test_seqs, val_seqs))
     skeleton = get_skeleton(args.layout or test_seqs[0].skeleton)
     fps = args.fps = args.fps or (test_seqs[0].fps if args.smoothnet_dir else 30.0)   # resolved for the title
     test = make_cases(test_seqs, fps, errors, args.views, args.seed)
@@ -236,6 +241,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--rotate-x-deg", type=float, default=0.0,
                         help="3D: rotate every pose about x first; 90 puts z-up data (CMU) in a y-down camera "
                              "frame (Human3.6M's), 110 in that of a camera pitched 20 degrees down")
+    parser.add_argument("--convention", default="", choices=["", *NAMED_CONVENTIONS],
+                        help="CMU data: score it in another skeleton convention (h36m: pelvis at the hip "
+                             "midpoint, Human3.6M's segment lengths; coco: COCO/OpenPose-derived joint centres)")
     parser.add_argument("--layout", default="", help="joint layout (default: the data's, e.g. lsp14 for 14 joints)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--synsp", default="", help="SynSP checkpoint")
@@ -250,6 +258,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     title = f"{data}, {args.errors} errors at {args.fps:g} fps, {args.views} view(s), seed {args.seed}"
     if args.rotate_x_deg:
         title += f", turned {args.rotate_x_deg:g} deg about x"
+    if args.convention:
+        title += f", {args.convention} skeleton convention"
     unit = "px" if args.smoothnet_dir and args.kind == "2D" else "mm"
     print(write_outputs(table, args.out, title, unit))
     return table

@@ -34,6 +34,7 @@ from synsp_core.model import SynSP, SynSPConfig
 from synsp_core.skeletons import Skeleton, get_skeleton
 from synsp_core.smoothnet import SmoothNet, SmoothNetConfig
 from synsp_core.swaa import swaa_reference
+from synsp_training.conventions import ConventionSampler, get_convention
 from synsp_training.data import (Augmentation, WindowSampler, hold_out_every, load_cmu, load_cmu_more,
                                  load_npz_arrays, load_smoothnet)
 
@@ -52,12 +53,18 @@ class TrainConfig:
     smoothnet_kind: str = "3D"                # "3D" (mm) or "2D" (pixels: model_config needs dims 2, norm_scale in px)
     smoothnet_allow_pickle: bool = False      # SmoothNet's own files are pickled object arrays: opt in
     val_takes: tuple = ("_5",)                # train/ keys ending with these are held out for validation
+    val_actions: tuple = ()                   # train/ actions held out whole (validation of unseen actions)
     fps_range: tuple = (20.0, 60.0)           # training frame rate drawn per sequence; null: each one's own rate
     views: int = 1
     random_live_views: bool = True
     calibration_mm: float = 0.0
     calibration_deg: float = 0.0
     errors: dict = field(default_factory=lambda: {"name": "realistic"})  # {name: detected}: real detections
+    conventions: bool = False                 # redraw the skeleton convention per sequence (training/conventions.py)
+    view_correlation_prob: float = 0.0        # share of sequence draws with correlated view errors
+    confidence_informative_prob: float = 0.5  # share of views whose simulated confidence follows their error
+    val_errors: dict = field(default_factory=dict)  # validation error model ({}: as errors), e.g. a held-out family
+    val_convention: str = ""                  # validation skeleton convention ("": the data's own), e.g. h36m
     augment: bool = True
     augmentation: dict = field(default_factory=dict)  # overrides of data.Augmentation fields, e.g. up_axis: 1
     repeats: int = 1                          # draws of every sequence per epoch
@@ -71,6 +78,9 @@ class TrainConfig:
     swaa_weight: float = 1.0
     swaa_accel_lambda: float = 1.0
     fused_weight: float = 0.0
+    # > 0: each view's loss weighed by 1 / (its input's mean joint error + this, mm), scaled to mean 1
+    # (view_weights): a clean input's few mm count as much as a noisy one's tens (the floor, docs/training.md)
+    relative_loss_mm: float = 0.0
     # optimisation (the paper's: Adam, lr 1e-3, x0.95 per epoch, Eq. 4)
     epochs: int = 20
     batch_size: int = 256
@@ -88,6 +98,7 @@ class TrainConfig:
     out_dir: str = "runs/synsp"
     log_every: int = 50
     half_weights: bool = False                # store fp16 weights in the checkpoints
+    keep_epochs: bool = False                 # also keep epoch_<k>.safetensors (choose later, e.g. on a matrix)
 
     @classmethod
     def load(cls, path: str | None, overrides: list[str]) -> "TrainConfig":
@@ -149,8 +160,10 @@ def load_sequences(cfg: TrainConfig):
     train, val = [], []
     if cfg.cmu_dir:
         cmu = load_cmu(cfg.cmu_dir, "train")
-        train = [s for s in cmu if not s.name.endswith(cfg.val_takes)]
-        val = [s for s in cmu if s.name.endswith(cfg.val_takes)]
+        held_out = [s.name.endswith(cfg.val_takes) or s.name.split("/")[-1].rsplit("_", 1)[0] in cfg.val_actions
+                    for s in cmu]
+        train = [s for s, held in zip(cmu, held_out) if not held]
+        val = [s for s, held in zip(cmu, held_out) if held]
         more = Path(cfg.cmu_dir) / "cmu_more17_60fps.npz"
         if cfg.use_cmu_more and more.is_file():
             train += load_cmu_more(str(more), root_relative=True)
@@ -173,7 +186,22 @@ def split_segments(batch, window: int):
         x = x.unfold(2, window, 1).permute(0, 2, 1, 4, 3)
         return x.reshape(-1, *x.shape[2:])
     n = batch.noisy.shape[2] - window + 1
-    return type(batch)(unfold(batch.noisy), unfold(batch.gt), batch.view_mask.repeat_interleave(n, dim=0))
+    return type(batch)(unfold(batch.noisy), unfold(batch.gt), batch.view_mask.repeat_interleave(n, dim=0),
+                       unfold(batch.confidence))
+
+
+def view_weights(batch, cfg: TrainConfig, dims: int) -> torch.Tensor:
+    """(B, V) loss weights: the view mask, or with relative_loss_mm > 0 each live view weighed by
+    1 / (its input's mean joint error over observed joints + relative_loss_mm), scaled to mean 1
+    over the live views of the batch."""
+    mask = batch.view_mask.to(batch.gt.dtype)
+    if not cfg.relative_loss_mm:
+        return mask
+    error = (batch.noisy - batch.gt).unflatten(-1, (-1, dims)).norm(dim=-1)          # (B, V, T, J)
+    observed = (batch.confidence > 0).to(error.dtype)
+    mean_error = (error * observed).sum(dim=(2, 3)) / observed.sum(dim=(2, 3)).clamp_min(1)
+    weights = mask / (mean_error + cfg.relative_loss_mm)
+    return weights * mask.sum() / weights.sum()
 
 
 def merged_loss(refined: torch.Tensor, segments, cfg: TrainConfig, scale: float) -> torch.Tensor:
@@ -188,11 +216,13 @@ def merged_loss(refined: torch.Tensor, segments, cfg: TrainConfig, scale: float)
     merged = swaa_reference(windows)[:, :, w - 1:s - w + 1] / scale          # (B, V, S - 2(W-1), C)
     target = segments.gt[:, :, w - 1:s - w + 1] / scale
     mask = segments.view_mask
-    loss = sequence_loss(merged, target, cfg.swaa_accel_lambda, mask)
+    weights = view_weights(segments, cfg, c // segments.confidence.shape[-1])
+    loss = sequence_loss(merged, target, cfg.swaa_accel_lambda, weights)
     if cfg.fused_weight:
         live = mask[:, :, None, None].to(merged.dtype)
         fused = (merged * live).sum(dim=1, keepdim=True) / live.sum(dim=1, keepdim=True)
-        loss = loss + cfg.fused_weight * sequence_loss(fused, target[:, :1], cfg.swaa_accel_lambda)
+        fused_weights = (weights.sum(dim=1) / mask.sum(dim=1).clamp_min(1))[:, None]   # mean over live views
+        loss = loss + cfg.fused_weight * sequence_loss(fused, target[:, :1], cfg.swaa_accel_lambda, fused_weights)
     return loss
 
 
@@ -204,9 +234,9 @@ def loss_fn(model, batch, cfg: TrainConfig, scale: float):
         segments = batch if cfg.segment_windows else None
         if segments is not None:
             batch = split_segments(segments, inner.cfg.window)
-        out = model(batch.noisy, batch.view_mask)
+        out = model(batch.noisy, batch.view_mask, batch.confidence)
         scaled = type(out)(out.position / scale, out.acceleration / scale, out.refined / scale, out.quality)
-        loss, parts = synsp_loss(scaled, batch.gt / scale, batch.view_mask, cfg.lambdas)
+        loss, parts = synsp_loss(scaled, batch.gt / scale, view_weights(batch, cfg, inner.cfg.dims), cfg.lambdas)
         if segments is not None:
             merged = merged_loss(out.refined, segments, cfg, scale)
             loss = loss + cfg.swaa_weight * merged
@@ -234,7 +264,7 @@ def validate(model, sampler: WindowSampler, device) -> dict[str, float]:
     totals = np.zeros(5)
     for batch in sampler.batches(epoch=0, batch_size=1024, shuffle=False):
         batch = to_device(batch, device)
-        out = model(batch.noisy, batch.view_mask)
+        out = model(batch.noisy, batch.view_mask, batch.confidence)
         pred = out.refined if isinstance(out, tuple) else out
         e_pos, e_acc, n = window_errors(pred, batch.gt, batch.view_mask, dims)
         i_pos, i_acc, _ = window_errors(batch.noisy, batch.gt, batch.view_mask, dims)
@@ -245,7 +275,8 @@ def validate(model, sampler: WindowSampler, device) -> dict[str, float]:
 
 
 def to_device(batch, device):
-    return type(batch)(*(t.to(device, non_blocking=True) for t in (batch.noisy, batch.gt, batch.view_mask)))
+    return type(batch)(*(t.to(device, non_blocking=True) for t in (batch.noisy, batch.gt, batch.view_mask,
+                                                                   batch.confidence)))
 
 
 def save_optimizer(path: Path, opt: torch.optim.Optimizer, sched, epoch: int, best: float):
@@ -307,6 +338,9 @@ def load_init_weights(model: torch.nn.Module, path: str) -> None:
     out; every weight of this model must be there, with its shape."""
     state = {k: v.float() for k, v in load_file(path).items()}
     own = model.state_dict()
+    grown = own["embed.weight"].shape[1] - state["embed.weight"].shape[1] if "embed.weight" in state else 0
+    if grown > 0:   # confidence_input adds embedding inputs: they start at zero weight
+        state["embed.weight"] = torch.cat([state["embed.weight"], state["embed.weight"].new_zeros(len(state["embed.weight"]), grown)], 1)
     left_out = sorted(state.keys() - own.keys())
     try:
         model.load_state_dict({k: v for k, v in state.items() if k in own})
@@ -379,16 +413,21 @@ def main(argv: list[str] | None = None) -> dict:
                          f"(2D: and norm_scale in pixels, e.g. 500)")
     errors = None if uses_detections(cfg) else error_model_from_config(cfg.errors)
     common = dict(window=mcfg.window, num_views=cfg.views, error_model=errors, fps_range=cfg.fps_range,
-                  calibration_mm=cfg.calibration_mm, calibration_deg=cfg.calibration_deg, seed=cfg.seed)
+                  calibration_mm=cfg.calibration_mm, calibration_deg=cfg.calibration_deg, seed=cfg.seed,
+                  confidence_informative_prob=cfg.confidence_informative_prob)
     if cfg.segment_windows and (cfg.model != "synsp" or cfg.segment_windows < mcfg.window + 2):
         raise ValueError(f"segment_windows (SWAA-aware training) needs model: synsp and at least window + 2 = "
                          f"{mcfg.window + 2} windows (3 fully merged frames), got {cfg.segment_windows}")
     segment = cfg.segment_windows + mcfg.window - 1 if cfg.segment_windows else mcfg.window
     sampler = WindowSampler(train_seqs, augmentation=Augmentation(**cfg.augmentation) if cfg.augment else None,
                             random_live_views=cfg.random_live_views, repeats=cfg.repeats,
-                            stride=cfg.window_stride, **{**common, "window": segment})
+                            stride=cfg.window_stride, conventions=ConventionSampler() if cfg.conventions else None,
+                            view_correlation_prob=cfg.view_correlation_prob, **{**common, "window": segment})
+    val_errors = error_model_from_config(cfg.val_errors) if cfg.val_errors else errors
+    val_convention = get_convention(cfg.val_convention) if cfg.val_convention else None
     val_sampler = WindowSampler(val_seqs, augmentation=None, random_live_views=False,
-                                **{**common, "seed": cfg.seed + 1})
+                                conventions=val_convention and (lambda rng: val_convention),
+                                **{**common, "seed": cfg.seed + 1, "error_model": val_errors})
 
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, amsgrad=cfg.amsgrad)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
@@ -451,6 +490,8 @@ def main(argv: list[str] | None = None) -> dict:
                 best = val["mpjpe"]
                 save_checkpoint(out_dir / "best.safetensors", model, meta, half=cfg.half_weights)
             save_checkpoint(out_dir / "last.safetensors", model, meta, half=cfg.half_weights)
+            if cfg.keep_epochs:
+                save_checkpoint(out_dir / f"epoch_{epoch}.safetensors", model, meta, half=cfg.half_weights)
             save_optimizer(out_dir / "last_optim.safetensors", opt, sched, epoch, best)
         if cfg.time_budget_min and time.time() - t0 > cfg.time_budget_min * 60:
             break
