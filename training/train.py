@@ -264,7 +264,8 @@ def validate(model, sampler: WindowSampler, device) -> dict[str, float]:
     totals = np.zeros(5)
     for batch in sampler.batches(epoch=0, batch_size=1024, shuffle=False):
         batch = to_device(batch, device)
-        out = model(batch.noisy, batch.view_mask, batch.confidence)
+        out = model(batch.noisy, batch.view_mask, batch.confidence) if isinstance(model, SynSP) \
+            else model(batch.noisy, batch.view_mask)
         pred = out.refined if isinstance(out, tuple) else out
         e_pos, e_acc, n = window_errors(pred, batch.gt, batch.view_mask, dims)
         i_pos, i_acc, _ = window_errors(batch.noisy, batch.gt, batch.view_mask, dims)
