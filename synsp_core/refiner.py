@@ -5,6 +5,12 @@
     refined = refiner.refine(poses)               # (T, J, 3) or (V, T, J, 3), mm
     refined, fused = refiner.refine_views(views)  # (V, T, J, 3) -> per view and views averaged
 
+The merged windows go through the smoothing stage: a Gaussian over time of `smooth_sigma` frames
+(0.75 by default, at the rate the model runs at; 0: off). It takes out the window-to-window
+jitter SWAA leaves (measured on the transfer matrix: Accel of one view down 10-35% for under
+0.1 mm of MPJPE on noisy input; docs/training.md). Offline only: online it would cost frames of
+latency, and the node's emit_delay already trades latency for smoothness.
+
 3D output then goes through the bone-length stage (synsp_core.bones: a running estimate of the
 person's bone lengths from the fused output, every output pose projected onto it), as in the node;
 `bone_lengths=False` turns it off.
@@ -24,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter1d
 
 from synsp_core.bones import BoneLengthPrior, bone_prior_for
 from synsp_core.model import SynSP
@@ -31,6 +38,7 @@ from synsp_core.motion import resample, resample_to_length
 from synsp_core.swaa import swaa
 
 
+SMOOTH_SIGMA = 0.75   # frames (at the rate the model runs at): the smoothing stage, see the module docstring
 MAX_ABS_MM = 1e7   # coordinates beyond 10 km are no measurement: treated as missing joints
 
 
@@ -94,17 +102,20 @@ class Refiner:
 
     def __init__(self, infer, window: int, num_joints: int, dims: int, max_views: int,
                  fps_range: tuple[float, float] | None = None, batch_size: int = 1024,
-                 bone_prior: BoneLengthPrior | None = None):
+                 bone_prior: BoneLengthPrior | None = None, smooth_sigma: float = SMOOTH_SIGMA):
         """infer(poses (B, V, W, J*D) tensor mm, view_mask (B, V), confidence (B, V, W, J)) ->
         (refined tensor shaped like poses, quality (B, V, W)); bone_prior: the bone-length stage
-        after SWAA (None: off)."""
+        after SWAA (None: off); smooth_sigma: the smoothing stage after SWAA (frames, 0: off)."""
+        if not (np.isfinite(smooth_sigma) and smooth_sigma >= 0):
+            raise ValueError(f"smooth_sigma must be >= 0 frames, got {smooth_sigma}")
         self.infer, self.window, self.num_joints, self.dims = infer, window, num_joints, dims
         self.max_views, self.fps_range, self.batch_size = max_views, fps_range, batch_size
-        self.bone_prior = bone_prior
+        self.bone_prior, self.smooth_sigma = bone_prior, smooth_sigma
 
     @classmethod
     def from_pretrained(cls, checkpoint: str | Path | None = None, backend: str = "auto",
-                        batch_size: int = 1024, bone_lengths: bool = True) -> "Refiner":
+                        batch_size: int = 1024, bone_lengths: bool = True,
+                        smooth_sigma: float = SMOOTH_SIGMA) -> "Refiner":
         """Load a SynSP checkpoint (None: the shipped weights) behind a runtime backend."""
         from synsp_core.checkpoint import DEFAULT_CHECKPOINT, read_checkpoint_info
         from synsp_core.runtime import create_backend
@@ -113,11 +124,12 @@ class Refiner:
         fps_range = info.get("meta", {}).get("train_config", {}).get("fps_range")
         c = engine.config
         return cls(engine, c.window, c.num_joints, c.dims, c.max_views,
-                   tuple(fps_range) if fps_range else None, batch_size, bone_prior_for(c, bone_lengths))
+                   tuple(fps_range) if fps_range else None, batch_size, bone_prior_for(c, bone_lengths),
+                   smooth_sigma)
 
     @classmethod
     def from_model(cls, model: torch.nn.Module, batch_size: int = 1024, max_views: int = 8,
-                   bone_lengths: bool = True) -> "Refiner":
+                   bone_lengths: bool = True, smooth_sigma: float = SMOOTH_SIGMA) -> "Refiner":
         """Wrap an in-memory model (SynSP or SmoothNet) in eval mode, e.g. during evaluation."""
         model.eval()
         c = model.cfg
@@ -130,7 +142,7 @@ class Refiner:
             # SmoothNet takes no missing joints: they hold their interpolated input (nan: 0)
             return model(poses.nan_to_num(), mask), torch.ones(poses.shape[:3])
         return cls(infer, c.window, c.num_joints, c.dims, getattr(c, "max_views", max_views), None, batch_size,
-                   bone_prior_for(c, bone_lengths))
+                   bone_prior_for(c, bone_lengths), smooth_sigma)
 
     def refine(self, poses, fps: float | None = None, name: str = "poses", confidence=None) -> np.ndarray:
         """(T, J, D) -> refined (T, J, D); (V, T, J, D) -> refined (V, T, J, D), all views at once.
@@ -235,6 +247,8 @@ class Refiner:
         weight = live[:, :, None, None].float().expand(-1, -1, w, 1)        # (N, V, W, 1)
         rows = torch.cat([torch.where(weight > 0, refined, 0.0), quality[..., None] * weight, weight], dim=-1)
         merged = swaa(rows.permute(1, 0, 2, 3).contiguous()).numpy()[:, :t]   # (V, T, J*D + 2): means
+        if self.smooth_sigma > 0:   # the smoothing stage: a Gaussian over time, normalized where views are absent
+            merged = gaussian_filter1d(merged.astype(np.float64), self.smooth_sigma, axis=1, mode="nearest")
         share = merged[..., -1]
         with np.errstate(invalid="ignore", divide="ignore"):
             out = np.where(share[..., None] > 0, merged[..., :-2] / share[..., None], np.nan)

@@ -2,12 +2,13 @@
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import gaussian_filter1d
 
 from synsp_core.bones import BoneLengthPrior
 from synsp_core.checkpoint import load_checkpoint, read_checkpoint_info, save_checkpoint
 from synsp_core.cli import main as refine_main
 from synsp_core.model import SynSP, SynSPConfig
-from synsp_core.refiner import Refiner
+from synsp_core.refiner import SMOOTH_SIGMA, Refiner
 from synsp_core.skeletons import H36M17
 from synsp_core.swaa import swaa_reference
 
@@ -34,13 +35,19 @@ def poses(*shape, seed=0):
 
 def test_refine_equals_windows_plus_swaa(model):
     x = poses(2, 20, 17, 3)
-    refined, fused = Refiner.from_model(model, bone_lengths=False).refine_views(x)
+    refined, fused = Refiner.from_model(model, bone_lengths=False, smooth_sigma=0).refine_views(x)
     with torch.no_grad():
         seq = torch.from_numpy(x.reshape(2, 20, 51))
         out = model(torch.stack([seq[:, k:k + 8] for k in range(13)])).refined
     expected = swaa_reference(out.permute(1, 0, 2, 3)).numpy().reshape(2, 20, 17, 3)
     np.testing.assert_allclose(refined, expected, atol=1e-3)
     np.testing.assert_allclose(fused, expected.mean(axis=0), atol=1e-3)
+    # the smoothing stage (on by default): a Gaussian over time of that
+    smoothed = Refiner.from_model(model, bone_lengths=False).refine_views(x)[0]
+    np.testing.assert_allclose(smoothed, gaussian_filter1d(expected.astype(np.float64), SMOOTH_SIGMA, axis=1,
+                                                           mode="nearest"), atol=1e-3)
+    with pytest.raises(ValueError, match="smooth_sigma"):
+        Refiner.from_model(model, smooth_sigma=-1.0)
 
 
 def test_bone_stage_projects_the_refined_output(model):

@@ -35,7 +35,7 @@ from synsp_core.errors import MissingJoints, error_model_from_config, synthesize
 from synsp_core.filters import make_filter
 from synsp_core.metrics import evaluate_sequences
 from synsp_core.motion import resample
-from synsp_core.refiner import Refiner, interpolate_missing
+from synsp_core.refiner import SMOOTH_SIGMA, Refiner, interpolate_missing
 from synsp_core.skeletons import H36M17
 from synsp_training.conventions import NAMED_CONVENTIONS
 from synsp_training.data import _name_seed, load_cmu
@@ -117,7 +117,8 @@ def model_scores(refiner: Refiner, prior: BoneLengthPrior, cell: Cell, fps: floa
 def run(args) -> list[dict]:
     seqs = sequences(args.cmu_dir, args.split)
     models = [("SynSP", args.synsp)] + [tuple(m.split("=", 1)) for m in args.model]
-    refiners = [(name, Refiner.from_model(load_checkpoint(path), bone_lengths=False)) for name, path in models]
+    refiners = [(name, Refiner.from_model(load_checkpoint(path), bone_lengths=False, smooth_sigma=args.smooth_sigma))
+                for name, path in models]
     prior = BoneLengthPrior(H36M17)
     rows = []
     for family in args.families:
@@ -162,6 +163,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--conventions", nargs="+", default=list(NAMED_CONVENTIONS), choices=list(NAMED_CONVENTIONS))
     parser.add_argument("--views", nargs="+", type=int, default=[1, 4])
     parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--smooth-sigma", type=float, default=SMOOTH_SIGMA, help="the Refiner's smoothing stage (frames)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("out/transfer"))
     args = parser.parse_args(argv)
