@@ -12,7 +12,6 @@ See docs/ros.md for the contract, parameters and QoS (`refine_node --help` lists
 from __future__ import annotations
 
 import copy
-import inspect
 import subprocess
 import sys
 import tempfile
@@ -148,12 +147,6 @@ class LatencyLog:
         return float(np.percentile(self.samples, q) * 1e3) if self.samples else float("nan")
 
 
-def takes_missing_joints() -> bool:
-    """Whether this StreamingRefiner takes NaN joints (= missing) in push(): the version that does
-    has a `confidences` argument; the older one refuses NaN, so gated joints drop their message."""
-    return "confidences" in inspect.signature(StreamingRefiner.push).parameters
-
-
 class AotiBuild:
     """`build_aoti(checkpoint)` in a background process at low priority; the node polls it."""
 
@@ -213,7 +206,6 @@ class RefineNode(Node):
         self.clock_check = ClockCheck(self.num_views, p["max_clock_skew"],
                                       fresh_s=min(p["view_timeout"], p["max_clock_skew"] / 2))
         self.gate = PlausibilityGate(self.num_views, self.skeleton.num_joints)
-        self.missing_joints = takes_missing_joints()
         self.sync_epoch = 0
         self.stream_open = False                # frames went into the refiner since its last flush
         self.last_published_s = -float("inf")   # published stamps only go forward within a stream
@@ -239,6 +231,7 @@ class RefineNode(Node):
                           for i in range(self.num_views)] if self.publish_per_view else []
         self.markers_pub = self.create_publisher(MarkerArray, "~/markers", OUTPUT_QOS)
         self.quality_pub = self.create_publisher(Float32MultiArray, "~/quality", OUTPUT_QOS)
+        self.joint_quality_pub = self.create_publisher(Float32MultiArray, "~/joint_quality", OUTPUT_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
         self.create_timer(p["diagnostics_period"], self.publish_diagnostics)
         self.create_timer(min(0.1, p["view_timeout"] / 2), self.poll_sync)
@@ -381,10 +374,11 @@ class RefineNode(Node):
         ok = self.gate.check(view, stamp_s, joints)
         if not ok.all():
             rejected = ", ".join(self.skeleton.joint_names[j] for j in np.flatnonzero(~ok))
-            if not self.missing_joints or not ok.any():
-                kind = "nonfinite" if not np.isfinite(joints).all() else "implausible"
-                return self.skip(view, kind, f"joints failing the plausibility gate: {rejected}")
-            self.warn(view, "gated", f"joints failing the plausibility gate, passed on as missing: {rejected}")
+            if not ok.any():
+                kind = "nonfinite" if not np.isfinite(joints).any() else "implausible"
+                return self.skip(view, kind, f"no joint passes the plausibility gate: {rejected}")
+            if np.isfinite(joints[~ok]).all(axis=1).any():   # NaN joints are missing, a normal case: no warning
+                self.warn(view, "gated", f"joints failing the plausibility gate, passed on as missing: {rejected}")
             joints = np.where(ok[:, None], joints, np.nan)
         self.process(self.sync.add(view, stamp_s, (joints, stamp), now_s=now_s), arrival)
 
@@ -455,6 +449,11 @@ class RefineNode(Node):
             quality = Float32MultiArray(data=frame.quality.tolist())
             quality.layout.dim = [MultiArrayDimension(label="view", size=self.num_views, stride=self.num_views)]
             self.quality_pub.publish(quality)
+        if self.joint_quality_pub.get_subscription_count():
+            joint_quality = Float32MultiArray(data=frame.joint_quality.tolist())
+            joint_quality.layout.dim = [MultiArrayDimension(label="joint", size=len(frame.joint_quality),
+                                                            stride=len(frame.joint_quality))]
+            self.joint_quality_pub.publish(joint_quality)
         if self.markers_pub.get_subscription_count():
             self.markers_pub.publish(self.markers(frame, stamp))
 
@@ -512,7 +511,6 @@ class RefineNode(Node):
             "publish_latency_p50_ms": f"{self.publish_latency.percentile_ms(50):.2f}",
             "publish_latency_p99_ms": f"{self.publish_latency.percentile_ms(99):.2f}",
             "frames_published": str(self.frames_published), "sync_resets": str(self.sync.reset_count),
-            "gated_joints": "passed on as missing" if self.missing_joints else "drop their message",
         }
         values.update({key: str(value) for key, value in self.counters.items()})
         values.update({key: str(value) for key, value in vars(stats).items()})
@@ -533,6 +531,8 @@ TOPICS = [
     ("~/refined/view_<i>  (geometry_msgs/PoseArray)", "camera i's refined skeleton (publish_per_view)"),
     ("~/markers  (visualization_msgs/MarkerArray)", "joints and bones for RViz"),
     ("~/quality  (std_msgs/Float32MultiArray)", "PQE quality per camera of the frame just published"),
+    ("~/joint_quality  (std_msgs/Float32MultiArray)",
+     "per joint: best camera quality x the joint's confidence; 0 = no camera saw it (predicted)"),
     ("/diagnostics  (diagnostic_msgs/DiagnosticArray)", "per camera and refiner: rates, counters, latency"),
 ]
 HELP = usage("refine_node", __doc__.split("\n\n")[0] + " See docs/ros.md.", TOPICS, PARAMETERS)

@@ -9,7 +9,7 @@ from rclpy.serialization import serialize_message
 
 from ros_harness import CameraRig, NodeProcess, Probe, latest_diagnostics, now_ns, random_checkpoint, refined_poses
 from synsp_ros.conversions import mm_to_pose_array, ns_to_stamp
-from synsp_ros.refine_node import PARAMETERS, takes_missing_joints
+from synsp_ros.refine_node import PARAMETERS
 
 pytestmark = pytest.mark.ros
 TOPICS = PARAMETERS["input_topics"][0]
@@ -40,9 +40,9 @@ def bad_message(kind: str, rig: CameraRig, frame: int, stamp_ns: int) -> PoseArr
 BAD_FRAMES = {10: "joint_count", 15: "nan", 20: "inf", 25: "empty", 30: "frame_id", 35: "malformed",
               38: "float32_overflow", 41: "far"}
 GATED = ("nan", "inf", "float32_overflow", "far")   # one bad joint: the plausibility gate's business
-MISSING_JOINTS = takes_missing_joints()   # gated joints go on as missing, else their message is skipped
+# gated joints go on as missing: their messages still count
 EXPECTED = {"invalid_joint_count": "1", "invalid_empty": "1", "invalid_frame_id": "1", "invalid_malformed": "1",
-            "invalid_nonfinite": "0" if MISSING_JOINTS else "2", "invalid_implausible": "0" if MISSING_JOINTS else "2",
+            "invalid_nonfinite": "0", "invalid_implausible": "0",
             "gated_nonfinite": "2", "gated_out_of_range": "2", "invalid_error": "0"}
 
 
@@ -75,7 +75,7 @@ def test_malformed_messages_are_skipped_and_counted(tmp_path):
                            f"invalid counters of {camera} in /diagnostics")
         assert all(latest_diagnostics(probe, diagnostics, "camera 2")[key] == "0" for key in EXPECTED)
         # camera 0's skipped messages were lost to the synchronizer: those frames went out without it
-        skipped = [kind for kind in BAD_FRAMES.values() if not (MISSING_JOINTS and kind in GATED)]
+        skipped = [kind for kind in BAD_FRAMES.values() if kind not in GATED]
         assert latest_diagnostics(probe, diagnostics, "camera 0")["missed"] == str(len(skipped))
         assert latest_diagnostics(probe, diagnostics, "camera 1")["missed"] == "0"
         assert node.alive()
