@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synsp_core.refiner import SMOOTH_SIGMA, Refiner, check_confidence, check_poses
+from synsp_core.refiner import Refiner, check_confidence, check_poses
 
 CONFIDENCE = "/confidence"            # INPUT key suffix of a per-joint confidence
 FPS_RANGE = (1.0, 10_000.0)           # --fps: slower is no motion capture, faster only costs time
@@ -108,7 +108,7 @@ def refine_file(args: argparse.Namespace) -> None:
     arrays = read_arrays(args.input)
     try:
         refiner = Refiner.from_pretrained(args.checkpoint, args.backend, bone_lengths=not args.no_bone_lengths,
-                                          smooth_sigma=args.smooth_sigma)
+                                          smoothing=not args.no_smoothing)
     except RuntimeError as err:   # the runtime's word for a backend this machine cannot run (no GPU)
         raise ValueError(str(err)) from None
     inputs = check_inputs(arrays, args.input, refiner)   # everything checked before anything is refined
@@ -137,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"frame rate of INPUT ({FPS_RANGE[0]:g} to {FPS_RANGE[1]:g}); enables resampling "
                              f"into the checkpoint's trained range when outside it")
     parser.add_argument("--backend", default="auto", help="runtime backend: auto, cpu, cuda, tensorrt")
-    parser.add_argument("--smooth-sigma", type=float, default=SMOOTH_SIGMA,
-                        help=f"the smoothing stage after SWAA, Gaussian std in frames (default {SMOOTH_SIGMA}; 0: off)")
+    parser.add_argument("--no-smoothing", action="store_true",
+                        help="skip the smoothing stage after SWAA (a Gaussian over time, wider where the input is noisy)")
     parser.add_argument("--no-bone-lengths", action="store_true",
                         help="skip the bone-length stage (projection onto the person's running bone lengths)")
     return run_command("synsp-refine", refine_file, parser.parse_args(argv))

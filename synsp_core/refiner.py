@@ -5,11 +5,16 @@
     refined = refiner.refine(poses)               # (T, J, 3) or (V, T, J, 3), mm
     refined, fused = refiner.refine_views(views)  # (V, T, J, 3) -> per view and views averaged
 
-The merged windows go through the smoothing stage: a Gaussian over time of `smooth_sigma` frames
-(0.75 by default, at the rate the model runs at; 0: off). It takes out the window-to-window
-jitter SWAA leaves (measured on the transfer matrix: Accel of one view down 10-35% for under
-0.1 mm of MPJPE on noisy input; docs/training.md). Offline only: online it would cost frames of
-latency, and the node's emit_delay already trades latency for smoothness.
+Two stages after SWAA, offline only (online they would cost frames of latency; the node's
+emit_delay already trades latency for smoothness), both measured on the transfer matrix
+(docs/training.md) and switchable for ablation:
+- smoothing (`smoothing`): a Gaussian over time whose std goes from SMOOTH_SIGMA[0] frames where
+  the input is clean to SMOOTH_SIGMA[1] where it is noisy (`input_noise_mm`, between NOISE_MM),
+  so i.i.d. noise is smoothed as a tuned filter would, and nearly clean motion is not blurred;
+- the multi-view floor (`agreement_bound`): the fused pose stays within about one expected error
+  of the classical estimate (mean of views + Gaussian filter), that error measured by the views'
+  own disagreement (`bound_by_view_agreement`). Not in the SynSP paper: learned corrections
+  carry a few mm of their own error, more than a plain average has when the views agree.
 
 3D output then goes through the bone-length stage (synsp_core.bones: a running estimate of the
 person's bone lengths from the fused output, every output pose projected onto it), as in the node;
@@ -38,7 +43,9 @@ from synsp_core.motion import resample, resample_to_length
 from synsp_core.swaa import swaa
 
 
-SMOOTH_SIGMA = 0.75   # frames (at the rate the model runs at): the smoothing stage, see the module docstring
+SMOOTH_SIGMA = (0.75, 2.0)   # frames: the smoothing stage's Gaussian std on clean and on noisy input
+NOISE_MM = (15.0, 30.0)      # local input noise (mm) up to which the first applies, from which the second
+AGREEMENT_K = 1.0            # the fusion bound, in expected errors of the classical multi-view estimate
 MAX_ABS_MM = 1e7   # coordinates beyond 10 km are no measurement: treated as missing joints
 
 
@@ -82,6 +89,47 @@ def check_confidence(confidence, poses: np.ndarray, name: str = "confidence") ->
     return conf
 
 
+def means(merged: np.ndarray, j: int, d: int):
+    """Weighted SWAA rows (V, T, J*D + 2) of means (refined * w, quality * w, w) -> (refined
+    (V, T, J, D), NaN where the view has no weight; quality (V, T))."""
+    v, t = merged.shape[:2]
+    share = merged[..., -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(share[..., None] > 0, merged[..., :-2] / share[..., None], np.nan)
+        return out.reshape(v, t, j, d), np.where(share > 0, merged[..., -2] / share, 0.0)
+
+
+def input_noise_mm(views: np.ndarray) -> np.ndarray:
+    """(V, T, J, D) input -> (V, T, J) local noise level (mm): the RMS over about +-4 frames of each
+    joint's distance from the input smoothed by a Gaussian of 1.5 frames (NaN joints: 0)."""
+    filled = np.nan_to_num(views.astype(np.float64))
+    residual = ((filled - gaussian_filter1d(filled, 1.5, axis=1, mode="nearest")) ** 2).sum(axis=-1)
+    return np.sqrt(gaussian_filter1d(residual, 4.0, axis=1, mode="nearest"))
+
+
+def bound_by_view_agreement(fused: np.ndarray, views: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """The multi-view floor: fused (T, J, D) kept within AGREEMENT_K x the expected error of the
+    classical estimate (the mean of the observed views smoothed by a Gaussian of 1 frame) of it.
+
+    That error is estimated from the views' own disagreement: their spread about their mean over
+    sqrt(views), x 0.55 for the smoothing (its gain on i.i.d. noise), over about +-2 frames. Views
+    that agree (nearly clean input, independent errors) bound the model tightly to the classical
+    estimate, which then cannot be beaten by much; views that disagree leave it free. The bound
+    scales the correction (fused - classical) down, with the scale smoothed over 2 frames so it
+    adds no jitter. Joints seen by fewer than 2 views are left as they are.
+    """
+    seen = observed[..., None]
+    count = observed.sum(axis=0)                                                     # (T, J)
+    mean = np.where(seen, views, 0.0).sum(axis=0) / np.maximum(count, 1)[..., None]
+    spread = np.sqrt((np.where(seen, views - mean, 0.0) ** 2).sum(axis=(0, -1)) / np.maximum(count - 1, 1))
+    classical = gaussian_filter1d(mean, 1.0, axis=0, mode="nearest")
+    expected = 0.55 * gaussian_filter1d(spread, 2.0, axis=0, mode="nearest") / np.sqrt(np.maximum(count, 1))
+    correction = fused - classical
+    size = np.linalg.norm(correction, axis=-1)
+    scale = np.where(count >= 2, np.minimum(1.0, AGREEMENT_K * expected / np.maximum(size, 1e-9)), 1.0)
+    return classical + correction * gaussian_filter1d(scale, 2.0, axis=0, mode="nearest")[..., None]
+
+
 def interpolate_missing(views: np.ndarray, observed: np.ndarray) -> np.ndarray:
     """(V, T, J, D) with each unobserved entry (observed (V, T, J) False) linearly interpolated in
     time from the view's observed frames of that joint (held at the ends); a joint a view never
@@ -102,20 +150,18 @@ class Refiner:
 
     def __init__(self, infer, window: int, num_joints: int, dims: int, max_views: int,
                  fps_range: tuple[float, float] | None = None, batch_size: int = 1024,
-                 bone_prior: BoneLengthPrior | None = None, smooth_sigma: float = SMOOTH_SIGMA):
+                 bone_prior: BoneLengthPrior | None = None, smoothing: bool = True, agreement_bound: bool = True):
         """infer(poses (B, V, W, J*D) tensor mm, view_mask (B, V), confidence (B, V, W, J)) ->
         (refined tensor shaped like poses, quality (B, V, W)); bone_prior: the bone-length stage
-        after SWAA (None: off); smooth_sigma: the smoothing stage after SWAA (frames, 0: off)."""
-        if not (np.isfinite(smooth_sigma) and smooth_sigma >= 0):
-            raise ValueError(f"smooth_sigma must be >= 0 frames, got {smooth_sigma}")
+        (None: off); smoothing, agreement_bound: the stages of the module docstring."""
         self.infer, self.window, self.num_joints, self.dims = infer, window, num_joints, dims
         self.max_views, self.fps_range, self.batch_size = max_views, fps_range, batch_size
-        self.bone_prior, self.smooth_sigma = bone_prior, smooth_sigma
+        self.bone_prior, self.smoothing, self.agreement_bound = bone_prior, smoothing, agreement_bound
 
     @classmethod
     def from_pretrained(cls, checkpoint: str | Path | None = None, backend: str = "auto",
-                        batch_size: int = 1024, bone_lengths: bool = True,
-                        smooth_sigma: float = SMOOTH_SIGMA) -> "Refiner":
+                        batch_size: int = 1024, bone_lengths: bool = True, smoothing: bool = True,
+                        agreement_bound: bool = True) -> "Refiner":
         """Load a SynSP checkpoint (None: the shipped weights) behind a runtime backend."""
         from synsp_core.checkpoint import DEFAULT_CHECKPOINT, read_checkpoint_info
         from synsp_core.runtime import create_backend
@@ -125,11 +171,11 @@ class Refiner:
         c = engine.config
         return cls(engine, c.window, c.num_joints, c.dims, c.max_views,
                    tuple(fps_range) if fps_range else None, batch_size, bone_prior_for(c, bone_lengths),
-                   smooth_sigma)
+                   smoothing, agreement_bound)
 
     @classmethod
     def from_model(cls, model: torch.nn.Module, batch_size: int = 1024, max_views: int = 8,
-                   bone_lengths: bool = True, smooth_sigma: float = SMOOTH_SIGMA) -> "Refiner":
+                   bone_lengths: bool = True, smoothing: bool = True, agreement_bound: bool = True) -> "Refiner":
         """Wrap an in-memory model (SynSP or SmoothNet) in eval mode, e.g. during evaluation."""
         model.eval()
         c = model.cfg
@@ -142,7 +188,7 @@ class Refiner:
             # SmoothNet takes no missing joints: they hold their interpolated input (nan: 0)
             return model(poses.nan_to_num(), mask), torch.ones(poses.shape[:3])
         return cls(infer, c.window, c.num_joints, c.dims, getattr(c, "max_views", max_views), None, batch_size,
-                   bone_prior_for(c, bone_lengths), smooth_sigma)
+                   bone_prior_for(c, bone_lengths), smoothing, agreement_bound)
 
     def refine(self, poses, fps: float | None = None, name: str = "poses", confidence=None) -> np.ndarray:
         """(T, J, D) -> refined (T, J, D); (V, T, J, D) -> refined (V, T, J, D), all views at once.
@@ -191,21 +237,28 @@ class Refiner:
         fused = interpolate_missing(fused[None], np.isfinite(fused).all(axis=-1)[None])[0]
         if not np.isfinite(fused).all():
             raise ValueError(f"{name}: could not refine: a joint has no estimate in any frame")
-        refined = np.where(np.isfinite(refined), refined, fused[None]).astype(np.float32)
-        fused = fused.astype(np.float32)
-        if self.bone_prior is not None:
-            refined, fused = self.bone_stage(self.bone_prior, refined, fused, observed.any(axis=0))
+        refined = np.where(np.isfinite(refined), refined, fused[None])
+        refined, fused = self.final_stages(refined, fused, filled, observed, self.bone_prior, self.agreement_bound)
         return (refined, fused, joint_quality.astype(np.float32)) if return_quality else (refined, fused)
 
     @staticmethod
-    def bone_stage(prior: BoneLengthPrior, refined: np.ndarray, fused: np.ndarray, seen: np.ndarray):
-        """refined (V, T, J, D) and fused (T, J, D) projected onto the bone lengths estimated from
-        fused (one recording = one stream), learning only from bones whose two joints some view
-        saw (seen (T, J) bool) -> (refined, fused)."""
-        seen = seen.astype(np.float64)
-        lengths = prior.stream_lengths(fused, seen[:, prior.parents] * seen[:, prior.children])
-        projected = prior.project(np.concatenate([refined, fused[None]]), lengths)   # one call for all
-        return projected[:-1], projected[-1]
+    def final_stages(refined: np.ndarray, fused: np.ndarray, views: np.ndarray, observed: np.ndarray,
+                     prior: BoneLengthPrior | None, agreement_bound: bool):
+        """The bone-length stage, then the multi-view floor, on refined (V, T, J, D) and fused
+        (T, J, D) of input views (V, T, J, D) observed (V, T, J) -> float32 (refined, fused).
+
+        Bone lengths are estimated from fused (one recording = one stream), learning only from
+        bones whose two joints some view saw; the floor (`bound_by_view_agreement`, V > 1) comes
+        last so that nothing after it can take the fused pose further from the classical one.
+        """
+        if prior is not None:
+            seen = observed.any(axis=0).astype(np.float64)
+            lengths = prior.stream_lengths(fused, seen[:, prior.parents] * seen[:, prior.children])
+            projected = prior.project(np.concatenate([refined, fused[None]]), lengths)   # one call for all
+            refined, fused = projected[:-1], projected[-1]
+        if agreement_bound and len(views) > 1:
+            fused = bound_by_view_agreement(fused, views, observed)
+        return refined.astype(np.float32), fused.astype(np.float32)
 
     def _model_rate(self, fps: float | None) -> float | None:
         """The rate to refine at when fps lies outside the trained range, else None (no resampling)."""
@@ -247,10 +300,10 @@ class Refiner:
         weight = live[:, :, None, None].float().expand(-1, -1, w, 1)        # (N, V, W, 1)
         rows = torch.cat([torch.where(weight > 0, refined, 0.0), quality[..., None] * weight, weight], dim=-1)
         merged = swaa(rows.permute(1, 0, 2, 3).contiguous()).numpy()[:, :t]   # (V, T, J*D + 2): means
-        if self.smooth_sigma > 0:   # the smoothing stage: a Gaussian over time, normalized where views are absent
-            merged = gaussian_filter1d(merged.astype(np.float64), self.smooth_sigma, axis=1, mode="nearest")
-        share = merged[..., -1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.where(share[..., None] > 0, merged[..., :-2] / share[..., None], np.nan)
-            q = np.where(share > 0, merged[..., -2] / share, 0.0)
-        return out.reshape(v, t, j, d), q
+        if not self.smoothing:
+            return means(merged, j, d)
+        # the smoothing stage: both Gaussians normalized where a view is absent, blended by the noise
+        low, high = (means(gaussian_filter1d(merged.astype(np.float64), sigma, axis=1, mode="nearest"), j, d)
+                     for sigma in SMOOTH_SIGMA)
+        noisy = np.clip((input_noise_mm(views) - NOISE_MM[0]) / (NOISE_MM[1] - NOISE_MM[0]), 0.0, 1.0)  # (V, T, J)
+        return low[0] + noisy[..., None] * (high[0] - low[0]), low[1]

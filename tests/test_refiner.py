@@ -8,7 +8,7 @@ from synsp_core.bones import BoneLengthPrior
 from synsp_core.checkpoint import load_checkpoint, read_checkpoint_info, save_checkpoint
 from synsp_core.cli import main as refine_main
 from synsp_core.model import SynSP, SynSPConfig
-from synsp_core.refiner import SMOOTH_SIGMA, Refiner
+from synsp_core.refiner import NOISE_MM, SMOOTH_SIGMA, Refiner, bound_by_view_agreement, input_noise_mm
 from synsp_core.skeletons import H36M17
 from synsp_core.swaa import swaa_reference
 
@@ -35,26 +35,50 @@ def poses(*shape, seed=0):
 
 def test_refine_equals_windows_plus_swaa(model):
     x = poses(2, 20, 17, 3)
-    refined, fused = Refiner.from_model(model, bone_lengths=False, smooth_sigma=0).refine_views(x)
+    plain = Refiner.from_model(model, bone_lengths=False, smoothing=False, agreement_bound=False)
+    refined, fused = plain.refine_views(x)
     with torch.no_grad():
         seq = torch.from_numpy(x.reshape(2, 20, 51))
         out = model(torch.stack([seq[:, k:k + 8] for k in range(13)])).refined
     expected = swaa_reference(out.permute(1, 0, 2, 3)).numpy().reshape(2, 20, 17, 3)
     np.testing.assert_allclose(refined, expected, atol=1e-3)
     np.testing.assert_allclose(fused, expected.mean(axis=0), atol=1e-3)
-    # the smoothing stage (on by default): a Gaussian over time of that
-    smoothed = Refiner.from_model(model, bone_lengths=False).refine_views(x)[0]
-    np.testing.assert_allclose(smoothed, gaussian_filter1d(expected.astype(np.float64), SMOOTH_SIGMA, axis=1,
+    # the smoothing stage: a Gaussian over time, SMOOTH_SIGMA[0] on clean input, [1] on noisy input
+    # (these random poses jump ~100 mm a frame: noisy everywhere)
+    assert (input_noise_mm(x) > NOISE_MM[1]).all()
+    smoothed = Refiner.from_model(model, bone_lengths=False, agreement_bound=False).refine_views(x)[0]
+    np.testing.assert_allclose(smoothed, gaussian_filter1d(expected.astype(np.float64), SMOOTH_SIGMA[1], axis=1,
                                                            mode="nearest"), atol=1e-3)
-    with pytest.raises(ValueError, match="smooth_sigma"):
-        Refiner.from_model(model, smooth_sigma=-1.0)
+
+
+def test_views_that_agree_bound_the_fused_pose_to_the_classical_estimate():
+    """The multi-view floor: with views that agree (1 mm of noise), a correction far off (a model
+    adding 50 mm) is cut to about the classical estimate's own error; with views that disagree
+    (200 mm), it is left as it is."""
+    rng = np.random.default_rng(5)
+    truth = np.cumsum(rng.normal(0, 5, (60, 1, 3)), axis=0) + rng.normal(0, 200, (1, 17, 3))
+    for noise_mm, expect_cut in ((1.0, True), (200.0, False)):
+        views = truth[None] + rng.normal(0, noise_mm, (4, 60, 17, 3))
+        observed = np.ones(views.shape[:3], bool)
+        classical = gaussian_filter1d(views.mean(axis=0), 1.0, axis=0, mode="nearest")
+        fused = classical + np.array([50.0, 0.0, 0.0])
+        bounded = bound_by_view_agreement(fused, views, observed)
+        moved = np.linalg.norm(bounded - classical, axis=-1)
+        if expect_cut:
+            assert moved.max() < 3 * noise_mm
+        else:
+            np.testing.assert_allclose(moved, 50.0, rtol=1e-6)
+    # a joint seen by one view only is left as it is
+    observed[1:, :, 3] = False
+    bounded = bound_by_view_agreement(fused, views, observed)
+    np.testing.assert_allclose(bounded[:, 3], fused[:, 3])
 
 
 def test_bone_stage_projects_the_refined_output(model):
     """By default, 3D output goes through the bone-length stage, with lengths from the fused output."""
     x = poses(3, 30, 17, 3)
-    raw_views, raw_fused = Refiner.from_model(model, bone_lengths=False).refine_views(x)
-    refiner = Refiner.from_model(model)
+    raw_views, raw_fused = Refiner.from_model(model, bone_lengths=False, agreement_bound=False).refine_views(x)
+    refiner = Refiner.from_model(model, agreement_bound=False)   # the floor comes after the stage: left out
     refined, fused = refiner.refine_views(x)
     prior = BoneLengthPrior(H36M17)
     lengths = prior.stream_lengths(raw_fused)

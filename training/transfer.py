@@ -35,7 +35,7 @@ from synsp_core.errors import MissingJoints, error_model_from_config, synthesize
 from synsp_core.filters import make_filter
 from synsp_core.metrics import evaluate_sequences
 from synsp_core.motion import resample
-from synsp_core.refiner import SMOOTH_SIGMA, Refiner, interpolate_missing
+from synsp_core.refiner import Refiner, interpolate_missing
 from synsp_core.skeletons import H36M17
 from synsp_training.conventions import NAMED_CONVENTIONS
 from synsp_training.data import _name_seed, load_cmu
@@ -105,20 +105,27 @@ def floor(cell: Cell) -> tuple[dict, list]:
     return best, inputs
 
 
-def model_scores(refiner: Refiner, prior: BoneLengthPrior, cell: Cell, fps: float) -> dict:
-    """The fused output's scores with the bone-length stage and without it (refiner has none)."""
-    plain = [refiner.refine_views(noisy, fps) for noisy in cell.noisy]
-    staged = [Refiner.bone_stage(prior, refined, fused, np.isfinite(noisy).all(axis=-1).any(axis=0))[1]
-              for (refined, fused), noisy in zip(plain, cell.noisy)]
-    (mpjpe, accel), (plain_mpjpe, plain_accel) = score(staged, cell.gt), score([f for _, f in plain], cell.gt)
-    return {"mpjpe": mpjpe, "accel": accel, "mpjpe no-stage": plain_mpjpe, "accel no-stage": plain_accel}
+def model_scores(refiner: Refiner, prior: BoneLengthPrior, cell: Cell, fps: float, agreement_bound: bool) -> dict:
+    """The fused output's scores with the bone-length stage and without it (refiner has neither
+    it nor the multi-view floor: both are applied here, as refine_views does)."""
+    scores = {}
+    raw = [refiner.refine_views(noisy, fps) for noisy in cell.noisy]
+    for suffix, stage in (("", prior), (" no-stage", None)):
+        fused = []
+        for (refined, plain), noisy in zip(raw, cell.noisy):
+            observed = np.isfinite(noisy).all(axis=-1)
+            fused.append(Refiner.final_stages(refined, plain, interpolate_missing(noisy, observed), observed, stage,
+                                              agreement_bound)[1])
+        scores["mpjpe" + suffix], scores["accel" + suffix] = score(fused, cell.gt)
+    return scores
 
 
 def run(args) -> list[dict]:
     seqs = sequences(args.cmu_dir, args.split)
     models = [("SynSP", args.synsp)] + [tuple(m.split("=", 1)) for m in args.model]
-    refiners = [(name, Refiner.from_model(load_checkpoint(path), bone_lengths=False, smooth_sigma=args.smooth_sigma))
-                for name, path in models]
+    # refine_views without the final stages: model_scores applies them, with and without the bone stage
+    refiners = [(name, Refiner.from_model(load_checkpoint(path), bone_lengths=False, smoothing=not args.no_smoothing,
+                                          agreement_bound=False)) for name, path in models]
     prior = BoneLengthPrior(H36M17)
     rows = []
     for family in args.families:
@@ -128,7 +135,7 @@ def run(args) -> list[dict]:
                 base, inputs = floor(cell)
                 input_mpjpe, input_accel = score(inputs, cell.gt)
                 for name, refiner in refiners:
-                    m = model_scores(refiner, prior, cell, args.fps)
+                    m = model_scores(refiner, prior, cell, args.fps, not args.no_agreement_bound)
                     rows.append({"model": name, "family": family, "convention": convention, "views": views,
                                  "input_mpjpe": input_mpjpe, "input_accel": input_accel,
                                  "floor_sigma": base["sigma"], "floor_mpjpe": base["mpjpe"],
@@ -163,7 +170,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--conventions", nargs="+", default=list(NAMED_CONVENTIONS), choices=list(NAMED_CONVENTIONS))
     parser.add_argument("--views", nargs="+", type=int, default=[1, 4])
     parser.add_argument("--fps", type=float, default=30.0)
-    parser.add_argument("--smooth-sigma", type=float, default=SMOOTH_SIGMA, help="the Refiner's smoothing stage (frames)")
+    parser.add_argument("--no-smoothing", action="store_true", help="ablation: the Refiner without its smoothing stage")
+    parser.add_argument("--no-agreement-bound", action="store_true", help="ablation: ... without the multi-view floor")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("out/transfer"))
     args = parser.parse_args(argv)
