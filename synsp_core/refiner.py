@@ -45,6 +45,7 @@ from synsp_core.swaa import swaa
 
 SMOOTH_SIGMA = (0.75, 2.0)   # frames: the smoothing stage's Gaussian std on clean and on noisy input
 NOISE_MM = (15.0, 30.0)      # local input noise (mm) up to which the first applies, from which the second
+INTERPOLATED_CONFIDENCE = 0.1   # the model's confidence in a missing joint's interpolation in time
 AGREEMENT_K = 1.0            # the fusion bound, in expected errors of the classical multi-view estimate
 MAX_ABS_MM = 1e7   # coordinates beyond 10 km are no measurement: treated as missing joints
 
@@ -219,17 +220,20 @@ class Refiner:
         if len(arr) > self.max_views:
             raise ValueError(f"{name}: {len(arr)} views, but the model takes at most {self.max_views}")
         filled = interpolate_missing(arr, observed)
+        # a missing joint goes to the model as its interpolation in time, at a low confidence
+        interpolated = np.isfinite(filled).all(axis=-1)
+        model_conf = np.where(observed, conf, INTERPOLATED_CONFIDENCE * interpolated)
         rate = self._model_rate(fps)
         if rate is not None:   # every view to the model's rate and back, to the input's frames
             def per_view(x, src, dst, frames=None):
                 return np.stack([resample(v, src, dst) if frames is None else resample_to_length(v, src, dst, frames)
                                  for v in x])
-            inner_observed = per_view(observed.astype(np.float64), fps, rate) > 1 - 1e-6
-            inner_conf = per_view(conf * observed, fps, rate) * inner_observed
+            inner_observed = per_view(interpolated.astype(np.float64), fps, rate) > 1 - 1e-6
+            inner_conf = per_view(model_conf, fps, rate) * inner_observed
             refined, quality = self._refine_at_model_rate(per_view(filled, fps, rate), inner_conf, inner_observed)
             refined, quality = (per_view(x, rate, fps, arr.shape[1]) for x in (refined, quality))
         else:
-            refined, quality = self._refine_at_model_rate(filled, conf * observed, observed)
+            refined, quality = self._refine_at_model_rate(filled, model_conf, interpolated)
         joint_quality = (quality[..., None] * conf * observed).max(axis=0)          # (T, J)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)   # frames no view covers: filled below
@@ -248,12 +252,19 @@ class Refiner:
         (T, J, D) of input views (V, T, J, D) observed (V, T, J) -> float32 (refined, fused).
 
         Bone lengths are estimated from fused (one recording = one stream), learning only from
-        bones whose two joints some view saw; the floor (`bound_by_view_agreement`, V > 1) comes
+        bones whose two joints some view saw, and only those bones are projected; the floor (`bound_by_view_agreement`, V > 1) comes
         last so that nothing after it can take the fused pose further from the classical one.
         """
         if prior is not None:
             seen = observed.any(axis=0).astype(np.float64)
-            lengths = prior.stream_lengths(fused, seen[:, prior.parents] * seen[:, prior.children])
+            bone_seen = seen[:, prior.parents] * seen[:, prior.children]                # (T, B)
+            lengths = prior.stream_lengths(fused, bone_seen)
+            # a bone with a predicted (unseen) joint keeps its length: projecting it would pull the
+            # seen joint toward the prediction; faded in and out over ~2 frames, so that a joint
+            # going missing or coming back gives no jolt
+            fade = gaussian_filter1d(bone_seen, 2.0, axis=0, mode="nearest")
+            current = prior.bone_lengths(fused)
+            lengths = current + fade * (lengths - current)
             projected = prior.project(np.concatenate([refined, fused[None]]), lengths)   # one call for all
             refined, fused = projected[:-1], projected[-1]
         if agreement_bound and len(views) > 1:
