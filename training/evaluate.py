@@ -114,23 +114,25 @@ def filter_label(name: str, params: dict) -> str:
 
 def model_rows(name: str, path: str, test: list[Case], views: int, skeleton, fps: float):
     """Rows for one checkpoint: single-view on view 0, and multi-view (fused) when views > 1 and the
-    model takes several views. SynSP rows are the Refiner's output (with the bone-length stage for
-    3D), each followed by an ablation row without that stage; SmoothNet runs as in its paper."""
+    model takes several views. SynSP rows are the Refiner's output as users get it (smoothing,
+    bone-length stage for 3D, the multi-view floor), each followed by an ablation row without the
+    bone-length stage; SmoothNet runs as in its paper."""
     model = load_checkpoint(path)
-    refiner = Refiner.from_model(model, bone_lengths=False)
     latency = model.cfg.window - 1
     multi_view = hasattr(model.cfg, "max_views")
-    outputs = [(name + (" (1 view)" if views > 1 and multi_view else ""), [refiner.refine(c.noisy[0]) for c in test])]
-    if views > 1 and getattr(model.cfg, "max_views", 1) > 1:
-        outputs.append((f"{name} ({views} views, fused)", [refiner.refine_views(c.noisy)[1] for c in test]))
-    prior = bone_prior_for(model.cfg, enabled=multi_view)
+    staged = bone_prior_for(model.cfg, enabled=multi_view) is not None
+    variants = [("", Refiner.from_model(model))]
+    if staged:
+        variants.append((" without bone-length stage", Refiner.from_model(model, bone_lengths=False)))
     rows = []
-    for label, preds in outputs:
-        if prior is not None:
-            rows.append((label, bone_stage(preds, prior), latency))
-            label += " without bone-length stage"
-        rows.append((label, preds, latency))
-    return rows
+    for suffix, refiner in variants:
+        rows.append((name + (" (1 view)" if views > 1 and multi_view else "") + suffix,
+                     [refiner.refine(c.noisy[0], fps) for c in test], latency))
+        if views > 1 and getattr(model.cfg, "max_views", 1) > 1:
+            rows.append((f"{name} ({views} views, fused){suffix}",
+                         [refiner.refine_views(c.noisy, fps)[1] for c in test], latency))
+    order = [0, 2, 1, 3] if len(rows) == 4 else range(len(rows))   # each row next to its ablation
+    return [rows[i] for i in order]
 
 
 def evaluate(args) -> list[dict]:
