@@ -43,8 +43,8 @@ from synsp_core.motion import resample, resample_to_length
 from synsp_core.swaa import swaa
 
 
-SMOOTH_SIGMA = (0.75, 2.0)   # frames: the smoothing stage's Gaussian std on clean and on noisy input
-NOISE_MM = (15.0, 30.0)      # local input noise (mm) up to which the first applies, from which the second
+SMOOTH_SIGMA = (0.5, 2.0)   # frames: the smoothing stage's Gaussian std on clean and on noisy input
+NOISE_MM = (20.0, 35.0)      # local input noise (mm) up to which the first applies, from which the second
 INTERPOLATED_CONFIDENCE = 0.1   # the model's confidence in a missing joint's interpolation in time
 AGREEMENT_K = 1.0            # the fusion bound, in expected errors of the classical multi-view estimate
 MAX_ABS_MM = 1e7   # coordinates beyond 10 km are no measurement: treated as missing joints
@@ -100,11 +100,12 @@ def means(merged: np.ndarray, j: int, d: int):
         return out.reshape(v, t, j, d), np.where(share > 0, merged[..., -2] / share, 0.0)
 
 
-def input_noise_mm(views: np.ndarray) -> np.ndarray:
-    """(V, T, J, D) input -> (V, T, J) local noise level (mm): the RMS over about +-4 frames of each
-    joint's distance from the input smoothed by a Gaussian of 1.5 frames (NaN joints: 0)."""
-    filled = np.nan_to_num(views.astype(np.float64))
-    residual = ((filled - gaussian_filter1d(filled, 1.5, axis=1, mode="nearest")) ** 2).sum(axis=-1)
+def input_noise_mm(views: np.ndarray, refined: np.ndarray) -> np.ndarray:
+    """(V, T, J, D) input and the model's refined output (unsmoothed) -> (V, T, J) local noise
+    level (mm): the RMS over about +-4 frames of each joint's distance from the model's output.
+    The model follows fast motion, so fast clean motion does not count as noise (a smoothed input
+    as the reference did: it blurred fast motion at 20 fps). NaN entries count 0."""
+    residual = (np.nan_to_num(views.astype(np.float64) - refined) ** 2).sum(axis=-1)
     return np.sqrt(gaussian_filter1d(residual, 4.0, axis=1, mode="nearest"))
 
 
@@ -314,7 +315,8 @@ class Refiner:
         if not self.smoothing:
             return means(merged, j, d)
         # the smoothing stage: both Gaussians normalized where a view is absent, blended by the noise
-        low, high = (means(gaussian_filter1d(merged.astype(np.float64), sigma, axis=1, mode="nearest"), j, d)
-                     for sigma in SMOOTH_SIGMA)
-        noisy = np.clip((input_noise_mm(views) - NOISE_MM[0]) / (NOISE_MM[1] - NOISE_MM[0]), 0.0, 1.0)  # (V, T, J)
+        low, high = (means(gaussian_filter1d(merged.astype(np.float64), sigma, axis=1, mode="nearest")
+                           if sigma > 0 else merged, j, d) for sigma in SMOOTH_SIGMA)
+        noise = input_noise_mm(views, means(merged, j, d)[0])
+        noisy = np.clip((noise - NOISE_MM[0]) / (NOISE_MM[1] - NOISE_MM[0]), 0.0, 1.0)   # (V, T, J)
         return low[0] + noisy[..., None] * (high[0] - low[0]), low[1]
