@@ -29,6 +29,12 @@ corrections, training on CPU stayed at the identity for epochs):
   and a missing joint's input is filled (`fill_missing`: its mean over the window's observed
   tokens, else its parent's position); with `confidence_input` the confidence is embedded too.
   A joint missing in every view is so predicted from the rest (by the correction heads).
+
+Beyond the model (synsp_core/refiner.py, offline): learned corrections carry a few mm of error of
+their own, more than a classical filter has on nearly clean input, so the Refiner bounds the fused
+pose of several views to the classical estimate by the views' own disagreement, and smooths with
+a width that follows the input's noise. Training (training/configs/synsp_transfer.yaml) draws a
+new skeleton convention and error mix per sequence and weighs each view by 1 / its input error.
 """
 from __future__ import annotations
 
