@@ -5,23 +5,23 @@
     refined = refiner.refine(poses)               # (T, J, 3) or (V, T, J, 3), mm
     refined, fused = refiner.refine_views(views)  # (V, T, J, 3) -> per view and views averaged
 
-Two stages after SWAA, offline only (online they would cost frames of latency; the node's
-emit_delay already trades latency for smoothness), both measured on the transfer matrix
-(docs/training.md) and switchable for ablation:
-- smoothing (`smoothing`): a Gaussian over time whose std goes from SMOOTH_SIGMA[0] frames where
-  the input is clean to SMOOTH_SIGMA[1] where it is noisy (`input_noise_mm`, between NOISE_MM),
-  so i.i.d. noise is smoothed as a tuned filter would, and nearly clean motion is not blurred;
-- the multi-view floor (`agreement_bound`): the fused pose stays within about one expected error
-  of the classical estimate (mean of views + Gaussian filter), that error measured by the views'
-  own disagreement (`bound_by_view_agreement`). Not in the SynSP paper: learned corrections
-  carry a few mm of their own error, more than a plain average has when the views agree.
-
-3D output then goes through the bone-length stage (synsp_core.bones: a running estimate of the
-person's bone lengths from the fused output, every output pose projected onto it), as in the node;
-`bone_lengths=False` turns it off.
+After SWAA, in this order (the first and last offline only: online they would cost frames of
+latency, and the node's emit_delay already trades latency for smoothness), each measured on the
+transfer matrix (docs/training.md) and switchable for ablation:
+1. smoothing (`smoothing`): a Gaussian over time whose std goes from SMOOTH_SIGMA[0] frames where
+   the input is clean to SMOOTH_SIGMA[1] where it is noisy (`input_noise_mm`, between NOISE_MM),
+   so i.i.d. noise is smoothed as a tuned filter would, and nearly clean motion is not blurred;
+2. 3D: the bone-length stage (synsp_core.bones: a running estimate of the person's bone lengths
+   from the fused output, every output pose projected onto it), as in the node
+   (`bone_lengths=False` turns it off);
+3. the multi-view floor (`agreement_bound`): the fused pose stays within about one expected error
+   of the classical estimate (mean of views + Gaussian filter), that error measured by the views'
+   own disagreement (`bound_by_view_agreement`). Not in the SynSP paper: learned corrections
+   carry a few mm of their own error, more than a plain average has when the views agree.
 
 Missing joints (NaN, or confidence 0) are welcome: an optional per-joint confidence in [0, 1]
-weighs the joints (`confidence=`), and outputs are always finite (`refine_views`).
+weighs the joints (`confidence=`); a missing joint goes to the model as its interpolation in time
+at INTERPOLATED_CONFIDENCE, and outputs are always finite (`refine_views`).
 
 Sequences shorter than the window are padded by repeating their last frame, refined, and cut
 back. With `fps`, a recording outside the frame-rate range the checkpoint was trained on is
@@ -41,7 +41,6 @@ from synsp_core.bones import BoneLengthPrior, bone_prior_for
 from synsp_core.model import SynSP
 from synsp_core.motion import resample, resample_to_length
 from synsp_core.swaa import swaa
-
 
 SMOOTH_SIGMA = (0.5, 2.0)   # frames: the smoothing stage's Gaussian std on clean and on noisy input
 NOISE_MM = (20.0, 35.0)      # local input noise (mm) up to which the first applies, from which the second
