@@ -9,15 +9,18 @@ pelvis is rigid, whether or not the layout's tree links the hips; CMU validation
 - estimate: per bone, the mean length of the fused output so far, an exponential average over
   about `horizon_frames` frames (normalized, so the first estimate is the first frame's own
   lengths), then left and right twins averaged. Causal: frame t uses frames <= t, so the node
-  and the offline Refiner run the same stage;
+  and the offline Refiner run the same stage. Robust: only frames where some view saw both
+  joints count (`update`'s weights), and after ROBUST_AFTER_FRAMES an observed length is
+  clipped to ROBUST_RATIO of the estimate, so an outlier cannot drag it;
 - projection: Gauss-Seidel sweeps over the bones (parents first), each moving both ends of a
   bone by half its length error, along the bone. The root moves too: pinning it was worse
   (the root's own error shifts every root-relative joint, and the bones around it tell).
 
 Measured on the CMU validation takes (`python training/evaluate.py --cmu-dir ../shared/data/cmu
 --fps 30 --views 4 --split val --synsp synsp_core/weights/synsp_h36m17_3d.safetensors`, realistic
-errors; shipped weights of 2026-12-01): 4 views fused 19.27 -> 16.08 mm MPJPE, one view
-35.52 -> 29.62, Accel lower in both. Settings chosen there with the previous weights
+errors; the weights of 2026-12-01, before the robust estimate): 4 views fused 19.27 -> 16.08 mm
+MPJPE, one view 35.52 -> 29.62, Accel lower in both. With the weights of 2026-12-02, per cell of
+the transfer matrix: the "without stage" columns of docs/training.md. Settings chosen there with the previous weights
 (development runs, error draws 0 and 1): 5 sweeps as good as 10, a
 30-60 s horizon as good as an unbounded one (10 s: slightly worse), left/right averaging and a
 moving root better; the true lengths would give 15.8 mm for 4 views. 3D only: in 2D, bone lengths change with foreshortening.
