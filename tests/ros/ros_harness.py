@@ -12,12 +12,15 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rclpy
 import torch
 import yaml
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
@@ -183,6 +186,35 @@ class CameraRig:
     def send_frame(self, frame: int, stamp_ns: int, views=None) -> None:
         for view in range(len(self.publishers)) if views is None else views:
             self.send(view, frame, stamp_ns)
+
+
+@dataclass
+class RefineSetup:
+    """A running refine_node with a probe, its cameras and what it published."""
+    node: NodeProcess
+    probe: Probe
+    rig: CameraRig
+    refined: list      # PoseArray messages of /refine_node/refined
+    diagnostics: list  # DiagnosticArray messages of /diagnostics
+
+
+@contextmanager
+def refine_node_with_cameras(tmp_path: Path, topics: list[str], probe_name: str, **params):
+    """A refine_node (random checkpoint, reliable inputs, fast diagnostics, `params` on top) and a
+    probe publishing on `topics`, subscribed to its outputs; on exit the node must stop cleanly."""
+    node = NodeProcess("synsp_ros.refine_node", {"checkpoint": str(random_checkpoint(tmp_path)),
+                                                 "input_qos": "reliable", "diagnostics_period": 0.2, **params},
+                       tmp_path, "refine")
+    probe = Probe(probe_name)
+    try:
+        rig = CameraRig(probe, topics)
+        setup = RefineSetup(node, probe, rig, probe.subscribe(PoseArray, "/refine_node/refined"),
+                            probe.subscribe(DiagnosticArray, "/diagnostics"))
+        probe.wait_for_subscribers(rig.publishers, node)
+        yield setup
+    finally:
+        probe.close()
+        assert node.stop() == 0
 
 
 def latest_diagnostics(probe: Probe, received: list, key: str) -> dict[str, str]:

@@ -3,11 +3,10 @@ import time
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
 from rclpy.serialization import serialize_message
 
-from ros_harness import CameraRig, NodeProcess, Probe, latest_diagnostics, now_ns, random_checkpoint, refined_poses
+from ros_harness import CameraRig, latest_diagnostics, now_ns, refine_node_with_cameras, refined_poses
 from synsp_ros.conversions import mm_to_pose_array, ns_to_stamp
 from synsp_ros.refine_node import PARAMETERS
 
@@ -47,15 +46,8 @@ EXPECTED = {"invalid_joint_count": "1", "invalid_empty": "1", "invalid_frame_id"
 
 
 def test_malformed_messages_are_skipped_and_counted(tmp_path):
-    node = NodeProcess("synsp_ros.refine_node", {
-        "checkpoint": str(random_checkpoint(tmp_path)), "input_qos": "reliable", "view_timeout": 10.0,
-        "diagnostics_period": 0.2}, tmp_path, "refine")
-    probe = Probe("bad_input_probe")
-    try:
-        rig = CameraRig(probe, TOPICS)
-        refined = probe.subscribe(PoseArray, "/refine_node/refined")
-        diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
-        probe.wait_for_subscribers(rig.publishers, node)
+    with refine_node_with_cameras(tmp_path, TOPICS, "bad_input_probe", view_timeout=10.0) as setup:
+        node, probe, rig, refined, diagnostics = setup.node, setup.probe, setup.rig, setup.refined, setup.diagnostics
         t0 = now_ns()
         stamps = [t0 + k * FRAME_NS for k in range(60)]
         for frame, stamp in enumerate(stamps):
@@ -85,6 +77,3 @@ def test_malformed_messages_are_skipped_and_counted(tmp_path):
         # every frame came out, also those camera 0 sent no valid pose for
         assert set(stamps[:50]) <= set(out_stamps)
         assert "camera 0 (camera_0/skeleton): skipping a message: joint_count (16 poses, expected 17" in node.log()
-    finally:
-        probe.close()
-        assert node.stop() == 0

@@ -6,11 +6,9 @@ import time
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseArray
 
-from ros_harness import (REPO, START_TIMEOUT_S, CameraRig, NodeProcess, Probe, latest_diagnostics, now_ns,
-                         random_checkpoint, refined_poses)
+from ros_harness import (REPO, START_TIMEOUT_S, NodeProcess, Probe, latest_diagnostics, now_ns, random_checkpoint,
+                         refine_node_with_cameras, refined_poses)
 from synsp_ros.refine_node import PARAMETERS
 
 pytestmark = pytest.mark.ros
@@ -22,19 +20,8 @@ HOUR_NS = 3600 * 10**9
 @pytest.fixture
 def node_and_probe(tmp_path):
     """A refine_node on the default topics (reliable inputs, fast diagnostics) and a probe with cameras."""
-    node = NodeProcess("synsp_ros.refine_node", {"checkpoint": str(random_checkpoint(tmp_path)),
-                                                 "input_qos": "reliable", "diagnostics_period": 0.2},
-                       tmp_path, "refine")
-    probe = Probe("faults_probe")
-    try:
-        rig = CameraRig(probe, TOPICS)
-        refined = probe.subscribe(PoseArray, "/refine_node/refined")
-        diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
-        probe.wait_for_subscribers(rig.publishers, node)
-        yield node, probe, rig, refined, diagnostics
-    finally:
-        probe.close()
-        assert node.stop() == 0
+    with refine_node_with_cameras(tmp_path, TOPICS, "faults_probe") as setup:
+        yield setup.node, setup.probe, setup.rig, setup.refined, setup.diagnostics
 
 
 def test_a_camera_an_hour_ahead_is_isolated_and_the_others_go_on(node_and_probe):

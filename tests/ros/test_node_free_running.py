@@ -5,10 +5,8 @@ import time
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseArray
 
-from ros_harness import CameraRig, NodeProcess, Probe, latest_diagnostics, now_ns, random_checkpoint, refined_poses
+from ros_harness import latest_diagnostics, now_ns, refine_node_with_cameras, refined_poses
 from synsp_ros.refine_node import PARAMETERS
 
 pytestmark = pytest.mark.ros
@@ -20,15 +18,8 @@ FRAMES = 100
 
 def test_free_running_cameras_are_aligned(tmp_path):
     assert len(TOPICS) == len(OFFSETS_NS)
-    node = NodeProcess("synsp_ros.refine_node", {
-        "checkpoint": str(random_checkpoint(tmp_path)), "input_qos": "reliable", "diagnostics_period": 0.2},
-        tmp_path, "refine")
-    probe = Probe("free_running_probe")
-    try:
-        rig = CameraRig(probe, TOPICS)
-        refined = probe.subscribe(PoseArray, "/refine_node/refined")
-        diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
-        probe.wait_for_subscribers(rig.publishers, node)
+    with refine_node_with_cameras(tmp_path, TOPICS, "free_running_probe") as setup:
+        node, probe, rig, refined, diagnostics = setup.node, setup.probe, setup.rig, setup.refined, setup.diagnostics
         rng = np.random.default_rng(2)
         t0 = now_ns()
         reference_stamps = []
@@ -50,6 +41,3 @@ def test_free_running_cameras_are_aligned(tmp_path):
         probe.wait_for(lambda: int(latest_diagnostics(probe, diagnostics, "camera 2").get("interpolated", 0)) > 50,
                        10, "camera 2 interpolated in /diagnostics")
         assert "view 2 has no capture within sync slop" in node.log()
-    finally:
-        probe.close()
-        assert node.stop() == 0
