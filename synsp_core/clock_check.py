@@ -11,7 +11,10 @@ Each message gives its camera's offset = capture stamp - arrival time on the rec
 reference (a tie goes to the group whose offset is closest to zero, i.e. to the receiver's
 clock); a message is accepted when its offset is within `max_skew_s` of that group's median.
 So one bad camera among several is isolated, never the healthy ones; with two cameras that
-disagree, the one agreeing with the receiver's clock wins. When every camera jumps together
+disagree, the one agreeing with the receiver's clock wins. Until a second camera of
+several is heard, the first one is judged against the receiver's clock (on a loaded receiver
+the callbacks run in any order), so a bad clock cannot slip in before the others are heard; a
+single-camera setup is never judged. When every camera jumps together
 (bag loop, simulation restart) the majority moves with them after a frame at most.
 
 Every message's offset is recorded, accepted or not, so a camera whose clock recovers rejoins
@@ -44,6 +47,8 @@ class ClockCheck:
         self.arrivals[view] = now_s
         fresh = np.flatnonzero(now_s - self.arrivals <= self.fresh_s)
         offsets = self.offsets[fresh]
+        if len(self.offsets) > 1 and np.isnan(self.offsets).sum() == len(self.offsets) - 1:
+            offsets = np.append(offsets, 0.0)   # the first camera heard: the receiver's clock votes too
         groups = [offsets[np.abs(offsets - offset) <= self.max_skew_s] for offset in offsets]
         reference = max(groups, key=lambda group: (len(group), -abs(float(np.median(group)))))
         accepted = abs(self.offsets[view] - float(np.median(reference))) <= self.max_skew_s

@@ -64,3 +64,10 @@ def test_a_receiver_stall_isolates_nobody():
 def test_bad_arguments():
     with pytest.raises(ValueError):
         ClockCheck(2, 0.0, 0.5)
+
+
+def test_a_bad_clock_heard_first_is_not_taken_before_the_others_vote():
+    check = ClockCheck(3, max_skew_s=1.0, fresh_s=0.5)
+    assert not check.check(2, 1000.0 + 3600.0, 1000.0)   # heard first, an hour ahead of the receiver
+    assert check.check(0, 1000.01, 1000.02) and check.check(1, 1000.01, 1000.02)
+    assert not check.check(2, 1000.04 + 3600.0, 1000.05)
