@@ -36,6 +36,11 @@ Choices, on purpose:
   bones whose two joints some view saw.
 - Nothing non-finite leaves: a view whose window output has NaN/inf gets weight 0 for that window,
   and a frame left with no finite view is dropped; both are counted.
+- Several people: MultiPersonRefiner keeps one StreamingRefiner per person (its own windows, SWAA
+  and bone lengths) and refines all their windows in ONE batched backend call per frame; `push`
+  is `prepare` (check, buffer), the model call on `model_inputs()`, then `finish` (SWAA, decode),
+  and MultiPersonRefiner runs the middle step once for everyone. People ids come from
+  synsp_core.people.PeopleTracker; a person gone from the tracked set is flushed and removed.
 """
 from __future__ import annotations
 
@@ -130,6 +135,7 @@ class StreamingRefiner:
         self.pending_stamps: dict[int, float] = {}  # SWAA frame index -> capture stamp
         self.pending_confidence: dict[int, np.ndarray] = {}  # SWAA frame index -> (V, J) as received
         self.last_stamp_s: float | None = None
+        self.awaiting_model = False   # prepare buffered a window whose outputs finish has not had
         if self.bone_prior is not None:
             self.bone_prior.reset()
 
@@ -140,6 +146,22 @@ class StreamingRefiner:
         view in this frame). live: (V,) bool from the synchronizer, False = the view timed out
         (None: poses present). confidences: V entries, each (J,) in [0, 1] or None (1).
         """
+        ready, needs_model = self.prepare(stamp_s, poses, live, confidences)
+        if not needs_model:
+            return ready
+        try:
+            rows = self.run_model()
+        finally:
+            self.awaiting_model = False
+        return ready + self.decode(self.swaa.push(rows))
+
+    def prepare(self, stamp_s: float, poses, live=None, confidences=None) -> tuple[list[RefinedFrame], bool]:
+        """`push` up to the model call, for batching several refiners in one call
+        (MultiPersonRefiner). Same arguments; returns (frames already finalized, by a restart,
+        needs_model). When needs_model is True, run the backend on `model_inputs()` and hand its
+        outputs for this window to `finish`, which returns the frames the window finalizes. A
+        window prepared and never finished (the backend raised) is dropped, as by `push`."""
+        self.awaiting_model = False
         if len(poses) != self.num_views:
             raise ValueError(f"expected {self.num_views} poses (one per view, None if missing), got {len(poses)}")
         confidences = [None] * self.num_views if confidences is None else list(confidences)
@@ -158,19 +180,33 @@ class StreamingRefiner:
         if self.last_stamp_s is not None:
             if stamp_s == self.last_stamp_s:
                 self.stats.duplicate_stamps += 1
-                return ready
+                return ready, False
             if stamp_s < self.last_stamp_s or stamp_s - self.last_stamp_s > self.max_gap_s:
                 ready = self.restart()
         if not any(p is not None and ok for p, ok in zip(poses, live)):
             self.stats.empty_frames += 1
-            return ready
+            return ready, False
         self.last_stamp_s = stamp_s
         self.append(poses, confidences, live)
         index = self.windows_pushed + self.window - 1
         self.pending_stamps[index] = stamp_s
         self.pending_confidence[index] = np.stack([c if p is not None and ok else np.zeros(self.num_joints, np.float32)
                                                    for p, c, ok in zip(poses, confidences, live)])
-        return ready + self.decode(self.swaa.push(self.run_model()))
+        self.awaiting_model = True
+        return ready, True
+
+    def model_inputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The current window as the backend takes it, without the batch axis: poses
+        (V, W, J*D) float32 mm, view_mask (V,) bool, confidence (V, W, J) float32 (views)."""
+        v, w = self.num_views, self.window
+        return self.buffers.reshape(v, w, self.pose_size), self.in_use.copy(), self.confidence
+
+    def finish(self, refined, quality) -> list[RefinedFrame]:
+        """The second half of `push` after `prepare`: this window's model outputs, refined
+        (V, W, J*D) and quality (V, W) (numpy or torch, any float dtype) -> the frames finalized."""
+        if not self.awaiting_model:
+            raise RuntimeError("finish without a prepared window (prepare returned needs_model False)")
+        return self.decode(self.swaa.push(self.window_rows(refined, quality)))
 
     def flush(self) -> list[RefinedFrame]:
         """Finalize every held frame now (end of stream), averaged over the windows so far."""
@@ -222,12 +258,25 @@ class StreamingRefiner:
 
     def run_model(self) -> np.ndarray:
         """Refine the current window; return the weighted SWAA rows (W, V * (J*D + 2))."""
+        poses, view_mask, confidence = self.model_inputs()
+        refined, quality = self.backend(torch.from_numpy(poses[None]), torch.from_numpy(view_mask[None]),
+                                        torch.from_numpy(confidence[None]))
+        return self.window_rows(refined[0], quality[0])
+
+    def window_rows(self, refined, quality) -> np.ndarray:
+        """One window's model outputs, refined (V, W, J*D) and quality (V, W) -> the weighted
+        SWAA rows (W, V * (J*D + 2))."""
         v, w = self.num_views, self.window
-        poses = torch.from_numpy(self.buffers.reshape(1, v, w, self.pose_size))
-        refined, quality = self.backend(poses, torch.from_numpy(self.in_use[None]),
-                                        torch.from_numpy(self.confidence[None]))
-        refined = refined[0].float().cpu().numpy()           # (V, W, J*D)
-        quality = quality[0].float().cpu().numpy()           # (V, W)
+        if isinstance(refined, torch.Tensor):
+            refined = refined.float().cpu().numpy()
+        if isinstance(quality, torch.Tensor):
+            quality = quality.float().cpu().numpy()
+        refined = np.asarray(refined, dtype=np.float32)      # (V, W, J*D)
+        quality = np.asarray(quality, dtype=np.float32)      # (V, W)
+        if refined.shape != (v, w, self.pose_size) or quality.shape != (v, w):
+            raise ValueError(f"model outputs must be shaped ({v}, {w}, {self.pose_size}) and ({v}, {w}), "
+                             f"got {refined.shape} and {quality.shape}")
+        self.awaiting_model = False
         finite = np.isfinite(refined).all(axis=(1, 2)) & np.isfinite(quality).all(axis=1)
         self.stats.nonfinite_windows += int((self.in_use & ~finite).sum())
         weight = (self.observed & (self.in_use & finite)[:, None]).astype(np.float64)  # (V, W)
@@ -279,3 +328,125 @@ class StreamingRefiner:
             ))
         self.stats.frames_out += len(frames)
         return frames
+
+
+@dataclass
+class PersonViews:
+    """One person's views in one frame, as StreamingRefiner.push takes them (people.TrackedPerson
+    has the same fields)."""
+
+    poses: list                  # V entries: (J, D) mm (NaN joints: missing) or None
+    live: np.ndarray | None = None       # (V,) bool; None: the views with a pose
+    confidences: list | None = None      # V entries: (J,) in [0, 1] or None
+
+
+@dataclass
+class MultiPersonStats:
+    """Counters since construction."""
+
+    frames_in: int = 0        # frames pushed
+    model_calls: int = 0      # backend calls (one per frame in which some person had a window; more with max_batch)
+    windows: int = 0          # person windows refined (the sum of the batch sizes)
+    max_batch: int = 0        # the largest batch so far
+    started: int = 0          # person states created
+    removed: int = 0          # person states flushed and removed
+
+
+class MultiPersonRefiner:
+    """One StreamingRefiner state per person (windows, SWAA, bone lengths), all people's windows in
+    ONE batched model call per frame.
+
+    backend, num_views, emit_delay, max_gap_s: as StreamingRefiner (the same for every person).
+    bone_prior_factory: a callable returning a fresh BoneLengthPrior for each new person (None: off).
+    max_batch: at most this many people per backend call (None: all in one call).
+
+    push(stamp_s, people) -> {person id: [RefinedFrame, ...]}: `people` maps every person being
+    tracked to their views this frame (PersonViews, people.TrackedPerson, or a plain list of V
+    poses). A new id gets a fresh state; an id no longer in `people` is flushed (its held frames
+    returned under its id) and removed. The outputs equal those of separate StreamingRefiners
+    fed the same frames (to float tolerance: batched matrix products may round differently).
+    """
+
+    def __init__(self, backend, num_views: int, emit_delay: int | None = None, max_gap_s: float = math.inf,
+                 bone_prior_factory=None, max_batch: int | None = None):
+        if num_views < 1:
+            raise ValueError(f"num_views must be >= 1, got {num_views}")
+        if max_batch is not None and max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1 or None, got {max_batch}")
+        StreamingRefiner(backend, num_views, emit_delay, max_gap_s)   # checks the arguments now
+        self.backend, self.num_views, self.max_gap_s = backend, num_views, max_gap_s
+        self._emit_delay = emit_delay
+        self.bone_prior_factory, self.max_batch = bone_prior_factory, max_batch
+        self.refiners: dict[int, StreamingRefiner] = {}
+        self.stats = MultiPersonStats()
+
+    @property
+    def emit_delay(self) -> int | None:
+        return self._emit_delay
+
+    @emit_delay.setter
+    def emit_delay(self, value: int) -> None:
+        StreamingRefiner(self.backend, self.num_views, value)   # checks the value before any state changes
+        for refiner in self.refiners.values():
+            refiner.emit_delay = value
+        self._emit_delay = value
+
+    @property
+    def people(self) -> list[int]:
+        """Ids of the people with a state, ascending."""
+        return sorted(self.refiners)
+
+    def push(self, stamp_s: float, people) -> dict[int, list[RefinedFrame]]:
+        """One frame of every tracked person -> each person's finalized frames (ids pushed or
+        removed in this call; an empty list when none finalized)."""
+        self.stats.frames_in += 1
+        out = self.remove([pid for pid in self.refiners if pid not in people])
+        prepared = []
+        try:
+            self._prepare_and_run(stamp_s, people, out, prepared)
+        finally:   # a backend error drops this frame's windows, as StreamingRefiner.push does
+            for pid in prepared:
+                self.refiners[pid].awaiting_model = False
+        return out
+
+    def _prepare_and_run(self, stamp_s: float, people, out: dict, prepared: list) -> None:
+        for pid in sorted(people):
+            views = people[pid]
+            if isinstance(views, (list, tuple)):
+                poses, live, confidences = views, None, None
+            else:
+                poses = views.poses
+                live, confidences = getattr(views, "live", None), getattr(views, "confidences", None)
+            refiner = self.refiners.get(pid)
+            if refiner is None:
+                bone_prior = None if self.bone_prior_factory is None else self.bone_prior_factory()
+                refiner = self.refiners[pid] = StreamingRefiner(self.backend, self.num_views, self._emit_delay,
+                                                                self.max_gap_s, bone_prior)
+                self.stats.started += 1
+            out[pid], needs_model = refiner.prepare(stamp_s, poses, live, confidences)
+            if needs_model:
+                prepared.append(pid)
+        chunk = self.max_batch or max(len(prepared), 1)
+        for start in range(0, len(prepared), chunk):
+            ids = prepared[start:start + chunk]
+            inputs = [self.refiners[pid].model_inputs() for pid in ids]   # (poses, view_mask, confidence) each
+            refined, quality = self.backend(*(torch.from_numpy(np.stack(x)) for x in zip(*inputs)))
+            self.stats.model_calls += 1
+            self.stats.windows += len(ids)
+            self.stats.max_batch = max(self.stats.max_batch, len(ids))
+            for row, pid in enumerate(ids):
+                out[pid] += self.refiners[pid].finish(refined[row], quality[row])
+
+    def remove(self, person_ids) -> dict[int, list[RefinedFrame]]:
+        """Flush and forget these people (lost): {id: their held frames}."""
+        out = {}
+        for pid in person_ids:
+            refiner = self.refiners.pop(pid, None)
+            if refiner is not None:
+                out[pid] = refiner.flush()
+                self.stats.removed += 1
+        return out
+
+    def flush(self) -> dict[int, list[RefinedFrame]]:
+        """End of stream: every person's held frames; the states stay (as StreamingRefiner.flush)."""
+        return {pid: refiner.flush() for pid, refiner in sorted(self.refiners.items())}
