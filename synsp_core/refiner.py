@@ -17,7 +17,13 @@ transfer matrix (docs/training.md) and switchable for ablation:
 3. the multi-view floor (`agreement_bound`): the fused pose stays within about one expected error
    of the classical estimate (mean of views + Gaussian filter), that error measured by the views'
    own disagreement (`bound_by_view_agreement`). Not in the SynSP paper: learned corrections
-   carry a few mm of their own error, more than a plain average has when the views agree.
+   carry a few mm of their own error, more than a plain average has when the views agree;
+4. the clean-input floor (`clean_blend`, any number of views): where the input is nearly clean
+   (local noise under CLEAN_NOISE_MM), every output is pulled halfway to the classical estimate
+   (the views' mean smoothed by a Gaussian of CLASSICAL_SIGMA_S), fully released above
+   (`blend_with_classical`). On nearly clean, fast motion the model's own error (5-8 mm) is more
+   than a filter leaves; the two errors are partly independent, so their average beats both.
+   Estimator-like errors measure above the band and are left to the model.
 
 Missing joints (NaN, or confidence 0) are welcome: an optional per-joint confidence in [0, 1]
 weighs the joints (`confidence=`); a missing joint goes to the model as its interpolation in time
@@ -47,6 +53,11 @@ NOISE_MM = (20.0, 35.0)      # local input noise (mm) up to which the first appl
 INTERPOLATED_CONFIDENCE = 0.1   # the model's confidence in a missing joint's interpolation in time
 AGREEMENT_K = 1.0            # the fusion bound, in expected errors of the classical multi-view estimate
 MAX_ABS_MM = 1e7   # coordinates beyond 10 km are no measurement: treated as missing joints
+CLEAN_NOISE_MM = (9.0, 12.0)   # local input noise (mm) up to which the clean blend is full, from which it is off
+CLEAN_MODEL_SHARE = 0.5        # the model's share of the output where the input is clean
+CLASSICAL_SIGMA_S = 0.05       # s: the clean blend's Gaussian filter (1.5 frames at 30 fps)
+NOISE_SMOOTHING_S = 0.5        # s: the clean blend follows the noise level over about this long
+DEFAULT_FPS = 30.0             # the frame rate assumed for the seconds above when the caller gives none
 
 
 def check_poses(poses, num_joints: int, dims: int, name: str = "poses") -> np.ndarray:
@@ -131,6 +142,31 @@ def bound_by_view_agreement(fused: np.ndarray, views: np.ndarray, observed: np.n
     return classical + correction * gaussian_filter1d(scale, 2.0, axis=0, mode="nearest")[..., None]
 
 
+def blend_with_classical(estimate: np.ndarray, views: np.ndarray, observed: np.ndarray, noise_mm: np.ndarray,
+                         fps: float) -> np.ndarray:
+    """The clean-input floor: estimate (T, J, D) -> classical + share * (estimate - classical).
+
+    classical: the mean of the observed views (V, T, J, D) smoothed by a Gaussian of
+    CLASSICAL_SIGMA_S. share: CLEAN_MODEL_SHARE where the input's noise level (noise_mm (V, T, J),
+    the mean over observed joints and views, followed over NOISE_SMOOTHING_S) is under
+    CLEAN_NOISE_MM[0], rising linearly to 1 at CLEAN_NOISE_MM[1]: slowly varying, so that the
+    blend adds no jitter. Measured per cell in docs/training.md.
+    """
+    seen = observed[..., None]
+    count = observed.sum(axis=0)                                                     # (T, J)
+    mean = np.where(seen, np.nan_to_num(views), 0.0).sum(axis=0) / np.maximum(count, 1)[..., None]
+    mean = interpolate_missing(mean[None], (count > 0)[None])[0]
+    mean = np.where(np.isfinite(mean), mean, estimate)          # a joint no view ever saw: the model's
+    classical = gaussian_filter1d(mean, CLASSICAL_SIGMA_S * fps, axis=0, mode="nearest")
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)       # frames with no observed joint
+        level = np.nanmean(np.where(observed, noise_mm, np.nan), axis=(0, 2))        # (T,)
+    level = gaussian_filter1d(np.nan_to_num(level, nan=np.inf).clip(max=1e3), NOISE_SMOOTHING_S * fps, mode="nearest")
+    clean = np.clip((CLEAN_NOISE_MM[1] - level) / (CLEAN_NOISE_MM[1] - CLEAN_NOISE_MM[0]), 0.0, 1.0)
+    share = 1.0 - (1.0 - CLEAN_MODEL_SHARE) * clean
+    return classical + share[:, None, None] * (estimate - classical)
+
+
 def interpolate_missing(views: np.ndarray, observed: np.ndarray) -> np.ndarray:
     """(V, T, J, D) with each unobserved entry (observed (V, T, J) False) linearly interpolated in
     time from the view's observed frames of that joint (held at the ends); a joint a view never
@@ -151,18 +187,20 @@ class Refiner:
 
     def __init__(self, infer, window: int, num_joints: int, dims: int, max_views: int,
                  fps_range: tuple[float, float] | None = None, batch_size: int = 1024,
-                 bone_prior: BoneLengthPrior | None = None, smoothing: bool = True, agreement_bound: bool = True):
+                 bone_prior: BoneLengthPrior | None = None, smoothing: bool = True, agreement_bound: bool = True,
+                 clean_blend: bool = True):
         """infer(poses (B, V, W, J*D) tensor mm, view_mask (B, V), confidence (B, V, W, J)) ->
         (refined tensor shaped like poses, quality (B, V, W)); bone_prior: the bone-length stage
-        (None: off); smoothing, agreement_bound: the stages of the module docstring."""
+        (None: off); smoothing, agreement_bound, clean_blend: the stages of the module docstring."""
         self.infer, self.window, self.num_joints, self.dims = infer, window, num_joints, dims
         self.max_views, self.fps_range, self.batch_size = max_views, fps_range, batch_size
-        self.bone_prior, self.smoothing, self.agreement_bound = bone_prior, smoothing, agreement_bound
+        self.bone_prior, self.smoothing = bone_prior, smoothing
+        self.agreement_bound, self.clean_blend = agreement_bound, clean_blend
 
     @classmethod
     def from_pretrained(cls, checkpoint: str | Path | None = None, backend: str = "auto",
                         batch_size: int = 1024, bone_lengths: bool = True, smoothing: bool = True,
-                        agreement_bound: bool = True) -> "Refiner":
+                        agreement_bound: bool = True, clean_blend: bool = True) -> "Refiner":
         """Load a SynSP checkpoint (None: the shipped weights) behind a runtime backend."""
         from synsp_core.checkpoint import DEFAULT_CHECKPOINT, read_checkpoint_info
         from synsp_core.runtime import create_backend
@@ -172,11 +210,12 @@ class Refiner:
         c = engine.config
         return cls(engine, c.window, c.num_joints, c.dims, c.max_views,
                    tuple(fps_range) if fps_range else None, batch_size, bone_prior_for(c, bone_lengths),
-                   smoothing, agreement_bound)
+                   smoothing, agreement_bound, clean_blend)
 
     @classmethod
     def from_model(cls, model: torch.nn.Module, batch_size: int = 1024, max_views: int = 8,
-                   bone_lengths: bool = True, smoothing: bool = True, agreement_bound: bool = True) -> "Refiner":
+                   bone_lengths: bool = True, smoothing: bool = True, agreement_bound: bool = True,
+                   clean_blend: bool = True) -> "Refiner":
         """Wrap an in-memory model (SynSP or SmoothNet) in eval mode, e.g. during evaluation."""
         model.eval()
         c = model.cfg
@@ -189,7 +228,7 @@ class Refiner:
             # SmoothNet takes no missing joints: they hold their interpolated input (nan: 0)
             return model(poses.nan_to_num(), mask), torch.ones(poses.shape[:3])
         return cls(infer, c.window, c.num_joints, c.dims, getattr(c, "max_views", max_views), None, batch_size,
-                   bone_prior_for(c, bone_lengths), smoothing, agreement_bound)
+                   bone_prior_for(c, bone_lengths), smoothing, agreement_bound, clean_blend)
 
     def refine(self, poses, fps: float | None = None, name: str = "poses", confidence=None) -> np.ndarray:
         """(T, J, D) -> refined (T, J, D); (V, T, J, D) -> refined (V, T, J, D), all views at once.
@@ -242,19 +281,24 @@ class Refiner:
         if not np.isfinite(fused).all():
             raise ValueError(f"{name}: could not refine: a joint has no estimate in any frame")
         refined = np.where(np.isfinite(refined), refined, fused[None])
-        refined, fused = self.final_stages(refined, fused, filled, observed, self.bone_prior, self.agreement_bound)
+        refined, fused = self.final_stages(refined, fused, filled, observed, self.bone_prior, self.agreement_bound,
+                                           self.clean_blend, fps)
         return (refined, fused, joint_quality.astype(np.float32)) if return_quality else (refined, fused)
 
     @staticmethod
     def final_stages(refined: np.ndarray, fused: np.ndarray, views: np.ndarray, observed: np.ndarray,
-                     prior: BoneLengthPrior | None, agreement_bound: bool):
-        """The bone-length stage, then the multi-view floor, on refined (V, T, J, D) and fused
-        (T, J, D) of input views (V, T, J, D) observed (V, T, J) -> float32 (refined, fused).
+                     prior: BoneLengthPrior | None, agreement_bound: bool, clean_blend: bool = False,
+                     fps: float | None = None):
+        """The bone-length stage, then the floors, on refined (V, T, J, D) and fused (T, J, D) of
+        input views (V, T, J, D) observed (V, T, J) -> float32 (refined, fused).
 
         Bone lengths are estimated from fused (one recording = one stream), learning only from
-        bones whose two joints some view saw, and only those bones are projected; the floor (`bound_by_view_agreement`, V > 1) comes
-        last so that nothing after it can take the fused pose further from the classical one.
+        bones whose two joints some view saw, and only those bones are projected. The floors come
+        last so that nothing after them can take an output further from the classical estimate:
+        `bound_by_view_agreement` (V > 1) on fused, then with clean_blend `blend_with_classical` on
+        fused and on each view's output against its own input, at fps (None: DEFAULT_FPS).
         """
+        noise = input_noise_mm(views, refined)   # against the model's output, before the stages
         if prior is not None:
             seen = observed.any(axis=0).astype(np.float64)
             bone_seen = seen[:, prior.parents] * seen[:, prior.children]                # (T, B)
@@ -269,6 +313,11 @@ class Refiner:
             refined, fused = projected[:-1], projected[-1]
         if agreement_bound and len(views) > 1:
             fused = bound_by_view_agreement(fused, views, observed)
+        if clean_blend:
+            fps = fps or DEFAULT_FPS
+            fused = blend_with_classical(fused, views, observed, noise, fps)
+            refined = np.stack([blend_with_classical(r, v[None], o[None], n[None], fps)
+                                for r, v, o, n in zip(refined, views, observed, noise)])
         return refined.astype(np.float32), fused.astype(np.float32)
 
     def _model_rate(self, fps: float | None) -> float | None:

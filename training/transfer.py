@@ -105,9 +105,10 @@ def floor(cell: Cell) -> tuple[dict, list]:
     return best, inputs
 
 
-def model_scores(refiner: Refiner, prior: BoneLengthPrior, cell: Cell, fps: float, agreement_bound: bool) -> dict:
-    """The fused output's scores with the bone-length stage and without it (refiner has neither
-    it nor the multi-view floor: both are applied here, as refine_views does)."""
+def model_scores(refiner: Refiner, prior: BoneLengthPrior, cell: Cell, fps: float, agreement_bound: bool,
+                 clean_blend: bool) -> dict:
+    """The fused output's scores with the bone-length stage and without it (refiner has none of
+    the final stages: they are applied here, as refine_views does)."""
     scores = {}
     raw = [refiner.refine_views(noisy, fps) for noisy in cell.noisy]
     for suffix, stage in (("", prior), (" no-stage", None)):
@@ -115,7 +116,7 @@ def model_scores(refiner: Refiner, prior: BoneLengthPrior, cell: Cell, fps: floa
         for (refined, plain), noisy in zip(raw, cell.noisy):
             observed = np.isfinite(noisy).all(axis=-1)
             fused.append(Refiner.final_stages(refined, plain, interpolate_missing(noisy, observed), observed, stage,
-                                              agreement_bound)[1])
+                                              agreement_bound, clean_blend, fps)[1])
         scores["mpjpe" + suffix], scores["accel" + suffix] = score(fused, cell.gt)
     return scores
 
@@ -125,7 +126,7 @@ def run(args) -> list[dict]:
     models = [("SynSP", args.synsp)] + [tuple(m.split("=", 1)) for m in args.model]
     # refine_views without the final stages: model_scores applies them, with and without the bone stage
     refiners = [(name, Refiner.from_model(load_checkpoint(path), bone_lengths=False, smoothing=not args.no_smoothing,
-                                          agreement_bound=False)) for name, path in models]
+                                          agreement_bound=False, clean_blend=False)) for name, path in models]
     prior = BoneLengthPrior(H36M17)
     rows = []
     for family in args.families:
@@ -135,7 +136,8 @@ def run(args) -> list[dict]:
                 base, inputs = floor(cell)
                 input_mpjpe, input_accel = score(inputs, cell.gt)
                 for name, refiner in refiners:
-                    m = model_scores(refiner, prior, cell, args.fps, not args.no_agreement_bound)
+                    m = model_scores(refiner, prior, cell, args.fps, not args.no_agreement_bound,
+                                     not args.no_clean_blend)
                     rows.append({"model": name, "family": family, "convention": convention, "views": views,
                                  "input_mpjpe": input_mpjpe, "input_accel": input_accel,
                                  "floor_sigma": base["sigma"], "floor_mpjpe": base["mpjpe"],
@@ -172,6 +174,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--no-smoothing", action="store_true", help="ablation: the Refiner without its smoothing stage")
     parser.add_argument("--no-agreement-bound", action="store_true", help="ablation: ... without the multi-view floor")
+    parser.add_argument("--no-clean-blend", action="store_true", help="ablation: ... without the clean-input floor")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("out/transfer"))
     args = parser.parse_args(argv)
