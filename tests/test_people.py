@@ -333,7 +333,6 @@ def test_multi_person_refiner_one_batched_call_equals_separate_refiners():
     assert len(got[2]) == T - 2 - 6            # every frame someone saw person 2, none while occluded
     lost_person = next(g for g in got if len(got[g]) == 40 - 2)
     assert lost_person not in multi.people     # flushed: all its 38 frames came out, then removed
-    # the refiner did refine: output differs from the input mean of cameras, finite throughout
     assert all(np.isfinite(f.fused).all() for frames in got.values() for f in frames)
 
 
@@ -353,3 +352,5 @@ def test_multi_person_refiner_max_batch_and_plain_lists():
         multi.emit_delay = W
     with pytest.raises(ValueError, match="max_batch"):
         MultiPersonRefiner(backend, V, max_batch=0)
+    with pytest.raises(RuntimeError, match="finish without a prepared window"):
+        StreamingRefiner(backend, V).finish(np.zeros((V, W, J * 3)), np.ones((V, W)))
