@@ -14,10 +14,14 @@ export ROS_DOMAIN_ID ?= 42
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt setup.py pyproject.toml CMakeLists.txt $(wildcard csrc/*)
+# The editable install also generates and builds the ROS 2 interfaces synsp_msgs into the venv
+# (setup.py; docs/ros.md "Interfaces"), after the ROS wheels' CMake files are fixed for this venv.
+$(STAMP): requirements.txt setup.py pyproject.toml CMakeLists.txt $(wildcard csrc/*) scripts/fix_ros_wheel_cmake.sh \
+		interfaces/synsp_msgs/CMakeLists.txt interfaces/synsp_msgs/package.xml $(wildcard interfaces/synsp_msgs/msg/*)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	bash scripts/fix_ros_wheel_cmake.sh $(PY)
 	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	touch $@
 
