@@ -120,3 +120,86 @@ def get_skeleton(name: str) -> Skeleton:
         return SKELETONS[name.lower()]
     except KeyError:
         raise ValueError(f"unknown skeleton layout {name!r}; known: {sorted(SKELETONS)}") from None
+
+
+# The Azure Kinect Body Tracking SDK's 32 joints (k4abt_joint_id_t, SDK 1.0 and later), as its ROS
+# driver publishes them on `body_tracking_data` (marker id = body id * 100 + joint index). Input
+# only: the model runs on H36M17 (`azure_kinect32_to_h36m17`); not a layout the model takes, so it
+# is not in SKELETONS. Left and right are the person's own, as in every layout here.
+AZURE_KINECT32 = Skeleton(
+    name="azure_kinect32",
+    joint_names=(
+        "pelvis", "spine_navel", "spine_chest", "neck", "l_clavicle", "l_shoulder", "l_elbow", "l_wrist",
+        "l_hand", "l_handtip", "l_thumb", "r_clavicle", "r_shoulder", "r_elbow", "r_wrist", "r_hand",
+        "r_handtip", "r_thumb", "l_hip", "l_knee", "l_ankle", "l_foot", "r_hip", "r_knee", "r_ankle",
+        "r_foot", "head", "nose", "l_eye", "l_ear", "r_eye", "r_ear",
+    ),
+    parents=(-1, 0, 1, 2, 2, 4, 5, 6, 7, 8, 7, 2, 11, 12, 13, 14, 15, 14, 0, 18, 19, 20, 0, 22, 23, 24,
+             3, 26, 26, 26, 26, 26),
+    root=(0,),
+)
+
+# How far the head top lies beyond the Azure HEAD joint (the centre of the head, about ear height),
+# as a fraction of the NECK -> HEAD distance, along that direction. Adult averages: the vertex is
+# about 13-14 cm above the ear openings, which are about 18 cm above the base of the neck.
+AZURE_HEAD_TOP_FRACTION = 0.75
+
+# H36M17 joint <- the Azure joints it is made of (their mean; head: extrapolated, see below).
+_AZURE_TO_H36M17_SOURCES = {
+    "pelvis": ("l_hip", "r_hip"),          # Human3.6M puts the pelvis at the hip midpoint
+    "r_hip": ("r_hip",), "r_knee": ("r_knee",), "r_ankle": ("r_ankle",),
+    "l_hip": ("l_hip",), "l_knee": ("l_knee",), "l_ankle": ("l_ankle",),
+    "spine": ("spine_navel", "spine_chest"),   # mid-torso, about halfway from pelvis to thorax
+    "thorax": ("neck",),                   # base of the neck, between the shoulders
+    "neck": ("head",),                     # Human3.6M's "neck/nose" joint: head height, below the top
+    "head": ("neck", "head"),              # head top: extrapolated along neck -> head
+    "l_shoulder": ("l_shoulder",), "l_elbow": ("l_elbow",), "l_wrist": ("l_wrist",),
+    "r_shoulder": ("r_shoulder",), "r_elbow": ("r_elbow",), "r_wrist": ("r_wrist",),
+}
+
+
+def _azure_sources(name: str) -> list[int]:
+    index = {n: i for i, n in enumerate(AZURE_KINECT32.joint_names)}
+    return [index[s] for s in _AZURE_TO_H36M17_SOURCES[name]]
+
+
+def azure_kinect32_to_h36m17(joints32: np.ndarray) -> np.ndarray:
+    """Azure Kinect body tracking joints (..., 32, 3) -> Human3.6M-17 joints (..., 17, 3), float64,
+    same unit. NaN (joint not detected) propagates: a joint made from a missing one is NaN (all
+    three coordinates, also when the input had only one coordinate NaN).
+
+    Each H36M17 joint is the Azure joint of the same name, except:
+    - pelvis: midpoint of the two hips (Human3.6M's pelvis is the hip midpoint; Azure's PELVIS
+      is the root of its spine chain, not defined as that midpoint);
+    - spine: midpoint of SPINE_NAVEL and SPINE_CHEST (Human3.6M's spine is about halfway up the
+      torso, between Azure's two spine joints);
+    - thorax: NECK (Azure's neck joint is the base of the neck, where Human3.6M's thorax is);
+    - neck: HEAD (Human3.6M's "neck/nose" joint is at about the height of Azure's head centre);
+    - head (the top of the head, which Azure does not track): HEAD + AZURE_HEAD_TOP_FRACTION x
+      (HEAD - NECK), i.e. on the neck -> head line beyond the head centre.
+    Hands, hand tips, thumbs, feet, clavicles and the face joints are not used. Estimators differ
+    from Human3.6M in where they put these joints anyway; the model is trained across such
+    conventions (training/conventions.py).
+    """
+    j = np.asarray(joints32, dtype=np.float64)
+    if j.ndim < 2 or j.shape[-2:] != (AZURE_KINECT32.num_joints, 3):
+        raise ValueError(f"expected Azure Kinect joints shaped (..., 32, 3), got {j.shape}")
+    j = np.where(np.isnan(j).any(axis=-1, keepdims=True), np.nan, j)   # a joint is detected or not
+    out = np.empty(j.shape[:-2] + (H36M17.num_joints, 3), dtype=np.float64)
+    for k, name in enumerate(H36M17.joint_names):
+        sources = _azure_sources(name)
+        if name == "head":
+            neck, head = j[..., sources[0], :], j[..., sources[1], :]
+            out[..., k, :] = head + AZURE_HEAD_TOP_FRACTION * (head - neck)
+        else:
+            out[..., k, :] = j[..., sources, :].mean(axis=-2)   # NaN if any source is NaN
+    return out
+
+
+def azure_kinect32_confidence_to_h36m17(confidence32: np.ndarray) -> np.ndarray:
+    """Per-joint confidence (..., 32) in the Azure order -> (..., 17) in H36M17's: each joint gets
+    the lowest confidence of the Azure joints it is made of (see `azure_kinect32_to_h36m17`)."""
+    c = np.asarray(confidence32, dtype=np.float64)
+    if c.ndim < 1 or c.shape[-1] != AZURE_KINECT32.num_joints:
+        raise ValueError(f"expected Azure Kinect confidences shaped (..., 32), got {c.shape}")
+    return np.stack([c[..., _azure_sources(name)].min(axis=-1) for name in H36M17.joint_names], axis=-1)
