@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= 42
 
-.PHONY: setup demo test clean
+.PHONY: setup demo demo-room test clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ $(STAMP): requirements.txt setup.py pyproject.toml CMakeLists.txt $(wildcard csr
 
 demo: setup
 	$(PY) -m synsp_ros.demo
+
+# A room: 3 people x 4 cameras with their own tracker ids (synsp_core/room.py) -> refine_node's multi-person mode
+demo-room: setup
+	$(PY) -m synsp_ros.demo_room
 
 test: setup
 	$(PY) -m pytest -q tests
