@@ -188,11 +188,12 @@ def azure_kinect32_to_h36m17(joints32: np.ndarray) -> np.ndarray:
     out = np.empty(j.shape[:-2] + (H36M17.num_joints, 3), dtype=np.float64)
     for k, name in enumerate(H36M17.joint_names):
         sources = _azure_sources(name)
-        if name == "head":
-            neck, head = j[..., sources[0], :], j[..., sources[1], :]
-            out[..., k, :] = head + AZURE_HEAD_TOP_FRACTION * (head - neck)
-        else:
-            out[..., k, :] = j[..., sources, :].mean(axis=-2)   # NaN if any source is NaN
+        with np.errstate(over="ignore", invalid="ignore"):   # inf input: inf or NaN out, no warning
+            if name == "head":
+                neck, head = j[..., sources[0], :], j[..., sources[1], :]
+                out[..., k, :] = head + AZURE_HEAD_TOP_FRACTION * (head - neck)
+            else:
+                out[..., k, :] = j[..., sources, :].mean(axis=-2)   # NaN if any source is NaN
     return out
 
 
