@@ -63,6 +63,9 @@ COUNTER_NAMES = (
     "dropped_reset",         # pending and unused when a backwards jump reset the synchronizer
     "missed",                # frames, not messages: emitted without this view while it was live
     "interpolated",          # frames, not messages: this view's payload interpolated to the frame time
+    "lost_in_gaps",          # messages missing from the view's rhythm: a stamp gap of k periods (under
+                             # view_timeout_s) counts k - 1, lost anywhere from camera to here (e.g. a
+                             # subscription history overflowing before the callback saw them)
 )
 GAP_FACTOR = 1.5        # an interval over 1.5 x a view's median interval means it lost a message
 RHYTHM_INTERVALS = 15   # recent intervals per view for its median
@@ -202,6 +205,8 @@ class ViewSynchronizer:
             if last is not None:
                 period = self._periods[view]
                 after_gap = period is not None and stamp_s - last > GAP_FACTOR * period
+                if after_gap and stamp_s - last < self.view_timeout_s:   # longer: the camera paused
+                    counts["lost_in_gaps"][view] += round((stamp_s - last) / period) - 1
                 intervals = self._intervals[view]
                 intervals.append(stamp_s - last)
                 if len(intervals) >= 3:

@@ -367,8 +367,20 @@ def test_lost_message_costs_only_its_own_view(lost_view):
     assert [frame_indices(f) for f in frames] == expected
     assert [f.anchor for f in frames if f.anchor != 0] == ([1, 1] if lost_view == 0 else [])
     assert sync.counters["missed"].tolist() == [2 if view == lost_view else 0 for view in range(4)]
+    assert sync.counters["lost_in_gaps"].tolist() == [2 if view == lost_view else 0 for view in range(4)]
     assert sum(sync.counters[name].sum() for name in COUNTER_NAMES if name.startswith("dropped_")) == 0
     check_invariants(sync, frames)
+
+
+def test_lost_messages_are_counted_from_the_gaps_in_a_cameras_rhythm():
+    """Messages that never reach the synchronizer (lost on the network or in a subscription queue)
+    leave gaps in the camera's stamps: a gap of k periods counts k - 1; a pause longer than the
+    view timeout is a camera that stopped, not lost messages."""
+    lost = {5, 12, 13, 14}
+    stamps = [k * PERIOD for k in range(40) if k not in lost] + [2.0 + k * PERIOD for k in range(5)]
+    sync = ViewSynchronizer(1, slop_s=0.01, view_timeout_s=0.5)
+    feed(sync, [(0, stamp, (0, i)) for i, stamp in enumerate(stamps)])
+    assert sync.counters["lost_in_gaps"].tolist() == [len(lost)]
 
 
 @pytest.mark.parametrize("seed", [7, 8, 9])
