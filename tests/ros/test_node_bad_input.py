@@ -70,6 +70,9 @@ def test_malformed_messages_are_skipped_and_counted(tmp_path):
         skipped = [kind for kind in BAD_FRAMES.values() if kind not in GATED]
         assert latest_diagnostics(probe, diagnostics, "camera 0")["missed"] == str(len(skipped))
         assert latest_diagnostics(probe, diagnostics, "camera 1")["missed"] == "0"
+        # ... and left gaps in its stamps, where messages lost before the callback would show too
+        assert latest_diagnostics(probe, diagnostics, "camera 0")["lost_in_gaps"] == str(len(skipped))
+        assert latest_diagnostics(probe, diagnostics, "camera 1")["lost_in_gaps"] == "0"
         assert node.alive()
         out_stamps, poses = refined_poses(probe, refined)
         assert np.isfinite(poses).all() and poses.shape[1:] == (17, 3)
