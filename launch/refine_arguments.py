@@ -68,8 +68,13 @@ def parse_value(name: str, text: str, default):
     return text
 
 
+# list arguments other than topics: what their entries are, and an example
+LIST_EXAMPLES = {"input_types": ("input types", "[skeleton_array, azure_kinect]", "skeleton_array")}
+
+
 def parse_topics(name: str, text: str) -> list[str]:
-    """A YAML list of topic names ("[/cam0/skeleton, /cam1/skeleton]") or one name without brackets."""
+    """A YAML list of topic names ("[/cam0/skeleton, /cam1/skeleton]") or one name without brackets
+    (or of the entries of another list argument, LIST_EXAMPLES)."""
     stripped = text.strip()
     if not stripped.startswith("["):
         topics = [stripped]
@@ -80,8 +85,9 @@ def parse_topics(name: str, text: str) -> list[str]:
             raise LaunchArgumentError(f"launch argument {name}:={text!r} is no YAML list: "
                                       f"{str(error).splitlines()[0]}") from None
     if not 1 <= len(topics) <= MAX_TOPICS or not all(isinstance(t, str) and t.strip() for t in topics):
-        raise LaunchArgumentError(f"launch argument {name}:={text!r}: expected 1 to {MAX_TOPICS} topic names, "
-                                  f"e.g. {name}:=\"[/cam0/skeleton, /cam1/skeleton]\" or {name}:=/cam0/skeleton")
+        what, many, one = LIST_EXAMPLES.get(name, ("topic names", "[/cam0/skeleton, /cam1/skeleton]", "/cam0/skeleton"))
+        raise LaunchArgumentError(f"launch argument {name}:={text!r}: expected 1 to {MAX_TOPICS} {what}, "
+                                  f"e.g. {name}:=\"{many}\" or {name}:={one}")
     return [t.strip() for t in topics]
 
 

@@ -1,17 +1,24 @@
 """refine_node: live multi-camera skeletons in, SynSP-refined skeletons out (a thin rclpy adapter).
 
-Inputs: one geometry_msgs/PoseArray per camera (`input_topics`): header.stamp = capture time,
-poses[j].position = joint j (layout `layout`) in metres, in the common frame `frame_id`.
-Each message is validated, converted to mm, checked against the other cameras' clocks
-(synsp_core.clock_check) and for plausible joints (synsp_core.gate), synchronized across cameras
-(synsp_core.sync), refined online (synsp_core.streaming) and published with its original capture
-stamp on ~/refined (fused), ~/refined/view_<i> (optional), ~/markers, ~/quality and /diagnostics.
-No message stops the node: whatever a callback cannot handle is logged, counted and skipped.
+Inputs: one message per camera (`input_topics`), of the type `input_types` says: a
+geometry_msgs/PoseArray (one person; header.stamp = capture time, poses[j].position = joint j of
+layout `layout` in metres, in the common frame `frame_id`), a synsp_msgs/SkeletonArray (several
+people with the producer's ids and per-joint confidence) or the Azure Kinect driver's body-tracking
+visualization_msgs/MarkerArray. Each message is validated, converted to mm, checked against the
+other cameras' clocks (synsp_core.clock_check) and for plausible joints (synsp_core.gate),
+synchronized across cameras (synsp_core.sync) and refined online. One person (PoseArray inputs):
+synsp_core.streaming, published with its capture stamp on ~/refined, ~/refined/view_<i>
+(optional), ~/markers, ~/quality. Several people (any other input, or `multi_person`):
+synsp_core.people_pipeline (people tracked across cameras and time, one batched model call per
+frame) on ~/people and ~/markers. /diagnostics either way. No message stops the node: whatever a
+callback cannot handle is logged, counted and skipped.
 See docs/ros.md for the contract, parameters and QoS (`refine_node --help` lists them too).
 """
 from __future__ import annotations
 
+import colorsys
 import copy
+import math
 import subprocess
 import sys
 import tempfile
@@ -35,19 +42,29 @@ from synsp_core.checkpoint import DEFAULT_CHECKPOINT
 from synsp_core.clock_check import ClockCheck
 from synsp_core.gate import REASONS as GATE_REASONS
 from synsp_core.gate import PlausibilityGate
+from synsp_core.people import PeopleTrackerConfig
+from synsp_core.people_pipeline import PeopleInput, PeopleOutput, PeoplePipeline, interpolate_detections
 from synsp_core.runtime import AOTIBackend, EagerBackend, create_backend
 from synsp_core.skeletons import SKELETONS, get_skeleton
 from synsp_core.streaming import RefinedFrame, StreamingRefiner
 from synsp_core.sync import ViewSynchronizer, lerp
-from synsp_ros.conversions import MalformedMessage, mm_to_pose_array, parse_pose_array, stamp_to_seconds
+from synsp_ros.conversions import (INVALID_REASONS as PEOPLE_INVALID_REASONS, InvalidSkeletons, MalformedMessage,
+                                   azure_markers_to_people, mm_to_pose_array, ns_to_stamp, parse_pose_array,
+                                   parse_skeleton_array, people_to_skeleton_array, stamp_to_seconds)
 from synsp_ros.node_utils import describe, run_node, usage
 
 MAX_VIEWS = 8
 BACKENDS = ("auto", "tensorrt", "cuda", "cpu")
 INPUT_QOS = ("sensor_data", "reliable")
+# input adapters, chosen per topic: one person per PoseArray; several per SkeletonArray (synsp_msgs)
+# or per Azure Kinect body-tracking MarkerArray (32 joints, mapped to h36m17)
+INPUT_TYPES = ("pose_array", "skeleton_array", "azure_kinect")
 # messages skipped, per camera: unreadable, wrong frame or joint count, joints failing the gate
 # while the refiner cannot take missing joints, or an error the callback caught
 INVALID_REASONS = ("empty", "joint_count", "nonfinite", "implausible", "frame_id", "malformed", "error")
+# ... and with several people, a SkeletonArray / MarkerArray breaking its contract (conversions)
+MULTI_INVALID_REASONS = INVALID_REASONS + tuple(r for r in PEOPLE_INVALID_REASONS if r not in INVALID_REASONS)
+AZURE_IGNORED = ("deleteall", "other_action", "unknown_joint")   # markers of a body-tracking MarkerArray skipped
 WARN_PERIOD_S = 5.0     # per camera and reason: at most one warning about skipped messages this often
 OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATENCY_SAMPLES = 1000  # recent frames behind the latency percentiles
@@ -56,7 +73,13 @@ LATENCY_SAMPLES = 1000  # recent frames behind the latency percentiles
 _T = ParameterType
 PARAMETERS = {
     "input_topics": ([f"camera_{i}/skeleton" for i in range(4)], describe(
-        _T.PARAMETER_STRING_ARRAY, f"PoseArray topics, one per camera (1 to {MAX_VIEWS})")),
+        _T.PARAMETER_STRING_ARRAY, f"skeleton topics, one per camera (1 to {MAX_VIEWS})")),
+    "input_types": (["pose_array"], describe(
+        _T.PARAMETER_STRING_ARRAY, f"message type of each input topic, one of {list(INPUT_TYPES)}: one entry "
+        "for every topic, or one per topic")),
+    "multi_person": (False, describe(
+        _T.PARAMETER_BOOL, "track and refine several people (~/people) also when every input is a PoseArray "
+        "(one person per camera message); always on with skeleton_array or azure_kinect inputs")),
     "layout": ("h36m17", describe(
         _T.PARAMETER_STRING, f"joint layout of the inputs, one of {sorted(SKELETONS)}; must match the checkpoint")),
     "window": (8, describe(
@@ -111,6 +134,11 @@ VIEW_COLORS = ((0.90, 0.30, 0.25), (0.25, 0.55, 0.90), (0.95, 0.70, 0.15), (0.60
 FUSED_COLOR = (0.15, 0.85, 0.30)
 
 
+def person_color(person_id: int) -> tuple[float, float, float]:
+    """A colour per global person id: hues a golden angle apart, so neighbouring ids differ clearly."""
+    return colorsys.hsv_to_rgb((person_id * 0.618033988749895) % 1.0, 0.75, 0.95)
+
+
 def check_choice(name: str, value, choices) -> str | None:
     return None if value in choices else f"{name} must be one of {list(choices)}, got {value!r}"
 
@@ -123,6 +151,12 @@ def validate_parameter(name: str, value) -> str | None:
             return f"input_topics must list 1 to {MAX_VIEWS} topics, got {len(value)}"
         if len(set(value)) != len(value) or not all(value):
             return f"input_topics must be distinct non-empty names, got {list(value)}"
+    elif name == "input_types":
+        if not 1 <= len(value) <= MAX_VIEWS:
+            return f"input_types must list 1 to {MAX_VIEWS} types, got {len(value)}"
+        wrong = [kind for kind in value if kind not in INPUT_TYPES]
+        if wrong:
+            return f"input_types must be among {list(INPUT_TYPES)}, got {wrong[0]!r}"
     elif name == "layout":
         return check_choice(name, value, sorted(SKELETONS))
     elif name == "backend":
@@ -175,7 +209,9 @@ class AotiBuild:
 class RefineNode(Node):
     def __init__(self, **kwargs):
         super().__init__("refine_node", **kwargs)
-        self.refiner: StreamingRefiner | None = None
+        self.refiner: StreamingRefiner | None = None   # one person
+        self.pipeline: PeoplePipeline | None = None    # several people
+        self.aoti_build: AotiBuild | None = None        # (set before anything can fail: destroy_node reads it)
         self.add_on_set_parameters_callback(self.on_set_parameters)
         for name, (default, descriptor) in PARAMETERS.items():
             if name == "emit_delay":   # its range depends on the window, declared before it
@@ -187,59 +223,102 @@ class RefineNode(Node):
         self.topics = list(p["input_topics"])
         self.num_views = len(self.topics)
         self.skeleton = get_skeleton(p["layout"])
+        self.input_types = self.check_input_types(list(p["input_types"]))
+        self.multi = p["multi_person"] or any(kind != "pose_array" for kind in self.input_types)
         self.frame_id = p["frame_id"]
         self.publish_per_view = p["publish_per_view"]
         if p["torch_threads"] > 0:
             torch.set_num_threads(p["torch_threads"])
 
-        self.aoti_build: AotiBuild | None = None
         self.backend = self.load_backend(p)
-        self.sync = ViewSynchronizer(  # payloads: (joints, header stamp); an interpolated view has no header stamp
-            self.num_views, p["sync_slop"], p["sync_queue_size"], p["view_timeout"],
-            interpolate=lambda before, after, weight: (lerp(before[0], after[0], weight), None),
-            log=self.get_logger().info)
-        bone_prior = bone_prior_for(self.backend.config, p["bone_lengths"], p["bone_length_horizon"])
-        self.refiner = StreamingRefiner(self.backend, self.num_views, p["emit_delay"], max_gap_s=p["view_timeout"],
-                                        bone_prior=bone_prior)
+        # payloads: (joints, header stamp), or with several people (detections, header stamp); an
+        # interpolated view has no header stamp
+        interpolate = (lambda before, after, weight: (interpolate_detections(before[0], after[0], weight), None)) \
+            if self.multi else (lambda before, after, weight: (lerp(before[0], after[0], weight), None))
+        self.sync = ViewSynchronizer(self.num_views, p["sync_slop"], p["sync_queue_size"], p["view_timeout"],
+                                     interpolate=interpolate, log=self.get_logger().info)
+        if self.multi:
+            config, bones, horizon = self.backend.config, p["bone_lengths"], p["bone_length_horizon"]
+            self.pipeline = PeoplePipeline(
+                self.backend, self.num_views, p["emit_delay"], max_gap_s=p["view_timeout"],
+                bone_prior_factory=lambda: bone_prior_for(config, bones, horizon),
+                tracker_config=PeopleTrackerConfig(view_timeout_s=p["view_timeout"]))
+            self.people_input = PeopleInput(self.num_views, self.skeleton.num_joints)
+            self.people_counters = {name: np.zeros(self.num_views, dtype=np.int64)
+                                    for name in ("unstamped_estimated", "unstamped_skipped")}
+            self.people_counters.update({f"markers_ignored_{name}": np.zeros(self.num_views, dtype=np.int64)
+                                         for name in AZURE_IGNORED})
+        else:
+            bone_prior = bone_prior_for(self.backend.config, p["bone_lengths"], p["bone_length_horizon"])
+            self.refiner = StreamingRefiner(self.backend, self.num_views, p["emit_delay"],
+                                            max_gap_s=p["view_timeout"], bone_prior=bone_prior)
         # only cameras heard within half the skew vote: a node that stalls and then takes a backlog
         # sees late arrivals on every camera, never a disagreement between them
         self.clock_check = ClockCheck(self.num_views, p["max_clock_skew"],
                                       fresh_s=min(p["view_timeout"], p["max_clock_skew"] / 2))
-        self.gate = PlausibilityGate(self.num_views, self.skeleton.num_joints)
+        self.gate = self.people_input.gate if self.multi else PlausibilityGate(self.num_views, self.skeleton.num_joints)
         self.sync_epoch = 0
         self.stream_open = False                # frames went into the refiner since its last flush
         self.last_published_s = -float("inf")   # published stamps only go forward within a stream
         self.exact_stamps = {}                  # frame stamp in s -> its header stamp, kept exact
-        self.invalid = {reason: np.zeros(self.num_views, dtype=np.int64) for reason in INVALID_REASONS}
+        self.invalid = {reason: np.zeros(self.num_views, dtype=np.int64)
+                        for reason in (MULTI_INVALID_REASONS if self.multi else INVALID_REASONS)}
         self.counters = {"dropped_stale": 0, "stream_flushes": 0, "callback_errors": 0}
         self.last_warning = {}                  # (view, reason) -> time.monotonic() of its last warning
         self.step_latency = LatencyLog()        # synchronizer + refiner step per frame
         self.publish_latency = LatencyLog()     # message callback entry -> refined published
         self.frames_published = 0
+        self.people_published = 0              # person skeletons in the ~/people messages
         self.last_views = np.zeros(self.num_views, dtype=bool)
         self.last_rate_check = (time.monotonic(), np.zeros(self.num_views, dtype=np.int64))
 
         reliability = ReliabilityPolicy.BEST_EFFORT if p["input_qos"] == "sensor_data" else ReliabilityPolicy.RELIABLE
         input_qos = QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=p["sync_queue_size"], reliability=reliability,
                                durability=qos_profile_sensor_data.durability)
+        # PoseArrays and SkeletonArrays come serialized and are read straight into numpy; the
+        # body-tracking MarkerArrays (many small markers) through rclpy's deserializer
         self.input_subscriptions = [
-            self.create_subscription(PoseArray, topic, lambda raw, view=view: self.on_skeleton(view, raw), input_qos,
-                                     raw=True)
-            for view, topic in enumerate(self.topics)]
-        self.refined_pub = self.create_publisher(PoseArray, "~/refined", OUTPUT_QOS)
-        self.view_pubs = [self.create_publisher(PoseArray, f"~/refined/view_{i}", OUTPUT_QOS)
-                          for i in range(self.num_views)] if self.publish_per_view else []
+            self.create_subscription(self.message_type(kind), topic, lambda msg, view=view: self.on_skeleton(view, msg),
+                                     input_qos, raw=kind != "azure_kinect")
+            for view, (topic, kind) in enumerate(zip(self.topics, self.input_types))]
         self.markers_pub = self.create_publisher(MarkerArray, "~/markers", OUTPUT_QOS)
-        self.quality_pub = self.create_publisher(Float32MultiArray, "~/quality", OUTPUT_QOS)
-        self.joint_quality_pub = self.create_publisher(Float32MultiArray, "~/joint_quality", OUTPUT_QOS)
+        if self.multi:
+            from synsp_msgs.msg import SkeletonArray
+            self.people_pub = self.create_publisher(SkeletonArray, "~/people", OUTPUT_QOS)
+        else:
+            self.refined_pub = self.create_publisher(PoseArray, "~/refined", OUTPUT_QOS)
+            self.view_pubs = [self.create_publisher(PoseArray, f"~/refined/view_{i}", OUTPUT_QOS)
+                              for i in range(self.num_views)] if self.publish_per_view else []
+            self.quality_pub = self.create_publisher(Float32MultiArray, "~/quality", OUTPUT_QOS)
+            self.joint_quality_pub = self.create_publisher(Float32MultiArray, "~/joint_quality", OUTPUT_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
         self.create_timer(p["diagnostics_period"], self.publish_diagnostics)
         self.create_timer(min(0.1, p["view_timeout"] / 2), self.poll_sync)
         if self.aoti_build is not None:
             self.create_timer(1.0, self.poll_aoti_build)
+        inputs = self.topics if set(self.input_types) == {"pose_array"} else \
+            [f"{topic} ({kind})" for topic, kind in zip(self.topics, self.input_types)]
         self.get_logger().info(
-            f"refining {self.num_views} camera(s) {self.topics} ({self.skeleton.name}, frame '{self.frame_id}') "
-            f"with {self.backend_label}, window {self.refiner.window}, emit_delay {self.refiner.emit_delay}")
+            f"refining {'several people' if self.multi else 'one person'} seen by {self.num_views} camera(s) "
+            f"{inputs} ({self.skeleton.name}, frame '{self.frame_id}') with {self.backend_label}, "
+            f"window {self.backend.config.window}, emit_delay {p['emit_delay']}")
+
+    def check_input_types(self, types: list[str]) -> list[str]:
+        """input_types -> one type per topic (one entry stands for every topic); ValueError if they do not fit."""
+        if len(types) not in (1, self.num_views):
+            raise ValueError(f"input_types lists {len(types)} types for {self.num_views} input_topics: give one type "
+                             "for every topic, or one per topic")
+        types = types * self.num_views if len(types) == 1 else types
+        if "azure_kinect" in types and self.skeleton.name != "h36m17":
+            raise ValueError(f"azure_kinect inputs are mapped to the h36m17 layout, but layout is {self.skeleton.name}")
+        return types
+
+    @staticmethod
+    def message_type(kind: str):
+        if kind == "skeleton_array":
+            from synsp_msgs.msg import SkeletonArray   # only needed with it: the node runs without synsp_msgs
+            return SkeletonArray
+        return MarkerArray if kind == "azure_kinect" else PoseArray
 
     # -- start-up ------------------------------------------------------------------------------
     def load_backend(self, p: dict):
@@ -294,7 +373,11 @@ class RefineNode(Node):
         except Exception as failure:   # no package, or one that does not load: stay on eager
             self.get_logger().warning(f"AOTInductor build failed ({failure}); staying on {self.backend_label}")
             return
-        self.refiner.backend = self.backend = backend
+        if self.pipeline is not None:
+            self.pipeline.backend = backend
+        else:
+            self.refiner.backend = backend
+        self.backend = backend
         self.backend_label = self.describe_backend(backend)
         self.get_logger().info(f"switched to {self.backend_label} ({path})")
 
@@ -310,8 +393,8 @@ class RefineNode(Node):
             if reason is not None:
                 return SetParametersResult(successful=False, reason=reason)
         for param in params:
-            if param.name == "emit_delay" and self.refiner is not None:
-                self.refiner.emit_delay = param.value
+            if param.name == "emit_delay" and (self.refiner or self.pipeline) is not None:
+                (self.refiner or self.pipeline).emit_delay = param.value
                 self.get_logger().info(f"emit_delay set to {param.value} frames")
         return SetParametersResult(successful=True)
 
@@ -338,12 +421,16 @@ class RefineNode(Node):
             self.last_warning[(view, reason)] = now
             self.get_logger().warning(f"camera {view} ({self.topics[view]}): {text}")
 
-    def on_skeleton(self, view: int, raw: bytes) -> None:
-        """A camera's PoseArray, still serialized: parsed straight into numpy (see parse_pose_array).
-        Nothing in it may stop the node: an error is logged, counted and the message skipped."""
+    def on_skeleton(self, view: int, raw) -> None:
+        """A camera's message: a PoseArray or SkeletonArray still serialized (parsed straight into
+        numpy, see synsp_ros.conversions), or a body-tracking MarkerArray. Nothing in it may stop
+        the node: an error is logged, counted and the message skipped."""
         arrival = time.perf_counter()
         try:
-            self.take(view, raw, arrival)
+            if self.multi:
+                self.take_people(view, raw, arrival)
+            else:
+                self.take(view, raw, arrival)
         except Exception as error:
             if not self.context.ok():   # a publish that raced the shutdown: nothing went wrong
                 return
@@ -361,16 +448,8 @@ class RefineNode(Node):
             return self.skip(view, reason, parsed)
         stamp, _, joints = parsed
         stamp_s, now_s = stamp_to_seconds(stamp), self.now_s()
-        was_isolated = self.clock_check.isolated[view]
-        if not self.clock_check.check(view, stamp_s, now_s):
-            if not was_isolated:
-                self.get_logger().warning(
-                    f"camera {view} ({self.topics[view]}): its stamps are {stamp_s - now_s:+.3f} s from their "
-                    f"arrival, which disagrees with the other cameras by more than max_clock_skew: isolated, "
-                    f"its messages are dropped (dropped_clock) until its clock agrees again")
+        if not self.clock_agrees(view, stamp_s, now_s):
             return
-        if was_isolated:
-            self.get_logger().info(f"camera {view} ({self.topics[view]}): its clock agrees again, back in use")
         ok = self.gate.check(view, stamp_s, joints)
         if not ok.all():
             rejected = ", ".join(self.skeleton.joint_names[j] for j in np.flatnonzero(~ok))
@@ -382,15 +461,119 @@ class RefineNode(Node):
             joints = np.where(ok[:, None], joints, np.nan)
         self.process(self.sync.add(view, stamp_s, (joints, stamp), now_s=now_s), arrival)
 
+    def clock_agrees(self, view: int, stamp_s: float, now_s: float) -> bool:
+        """The clock check of one message (see ClockCheck); says when a camera is isolated or back."""
+        was_isolated = self.clock_check.isolated[view]
+        if not self.clock_check.check(view, stamp_s, now_s):
+            if not was_isolated:
+                self.get_logger().warning(
+                    f"camera {view} ({self.topics[view]}): its stamps are {stamp_s - now_s:+.3f} s from their "
+                    f"arrival, which disagrees with the other cameras by more than max_clock_skew: isolated, "
+                    f"its messages are dropped (dropped_clock) until its clock agrees again")
+            return False
+        if was_isolated:
+            self.get_logger().info(f"camera {view} ({self.topics[view]}): its clock agrees again, back in use")
+        return True
+
+    def read_people(self, view: int, msg):
+        """A camera's message -> (stamp or None, frame_id, [(producer id, joints (J, 3) mm, confidence)]),
+        or None when it is skipped (counted and warned)."""
+        kind = self.input_types[view]
+        if kind == "pose_array":   # one person, always the same one for this camera: producer id 0
+            reason, parsed = self.check_message(msg)
+            if reason is not None:
+                return self.skip(view, reason, parsed)
+            stamp, frame_id, joints = parsed
+            return stamp, frame_id, [(0, joints, None)]
+        try:
+            if kind == "skeleton_array":
+                frame = parse_skeleton_array(msg, layouts=(self.skeleton.name,))
+            else:
+                frame, ignored = azure_markers_to_people(msg)
+                for name, count in ignored.items():
+                    self.people_counters[f"markers_ignored_{name}"][view] += count
+        except InvalidSkeletons as error:
+            return self.skip(view, error.reason, str(error).split(": ", 1)[-1])
+        if frame.stamp is not None and frame.frame_id != self.frame_id:
+            return self.skip(view, "frame_id", f"frame_id '{frame.frame_id}', expected '{self.frame_id}'")
+        return frame.stamp, frame.frame_id, [(p.id, p.joints_mm, p.confidence) for p in frame.people]
+
+    def take_people(self, view: int, msg, arrival: float) -> None:
+        """Several people: read, clock-check and check each person of one message, then hand the
+        camera's detections to the synchronizer (an empty list: the camera sees nobody)."""
+        read = self.read_people(view, msg)
+        if read is None:
+            return
+        stamp, _, people = read
+        now_s = self.now_s()
+        if stamp is None:   # a body tracker's MarkerArray with no body has no stamp: nobody seen
+            offset = self.clock_check.offsets[view]   # its last capture stamp - arrival
+            if not math.isfinite(offset):
+                self.people_counters["unstamped_skipped"][view] += 1
+                return
+            self.people_counters["unstamped_estimated"][view] += 1
+            stamp_s = now_s + offset
+            stamp = ns_to_stamp(round(stamp_s * 1e9))
+        else:
+            stamp_s = stamp_to_seconds(stamp)
+            if not self.clock_agrees(view, stamp_s, now_s):
+                return
+        detections, notes = self.people_input.check(view, stamp_s, people)
+        for producer_id, reason, rejected in notes:
+            names = ", ".join(self.skeleton.joint_names[j] for j in rejected)
+            if reason == "gated":
+                self.warn(view, "gated", f"person {producer_id}: joints failing the plausibility gate, passed on "
+                                         f"as missing: {names}")
+            else:
+                self.warn(view, f"person_{reason}", f"skipping person {producer_id}: no joint passes the "
+                                                    f"plausibility gate ({reason}{': ' + names if names else ''})")
+        self.process_people(self.sync.add(view, stamp_s, (detections, stamp), now_s=now_s), arrival)
+
+    def process_people(self, frames, arrival: float) -> None:
+        for frame in frames:
+            start = time.perf_counter()
+            if frame.epoch != self.sync_epoch:   # the synchronizer reset: a new stream
+                self.sync_epoch = frame.epoch
+                self.get_logger().warning(
+                    f"stamps jumped back (bag loop, simulation restart?) to {frame.stamp_s:.3f} s: "
+                    "starting a new stream")
+                self.publish_people(self.pipeline.restart())
+            detections = [None if payload is None else payload[0] for payload in frame.payloads]
+            outputs = self.pipeline.push(frame.stamp_s, detections, tag=frame.payloads[frame.anchor][1])
+            self.stream_open = True
+            self.log_people_events()
+            self.step_latency.add(time.perf_counter() - start)
+            self.publish_people(outputs)
+            if outputs:
+                self.publish_latency.add(time.perf_counter() - arrival)
+
+    def log_people_events(self) -> None:
+        events = self.pipeline.last_events
+        for pid in events.born:
+            self.get_logger().info(f"person {pid} tracked")
+        for pid in events.lost:
+            self.get_logger().info(f"person {pid} lost")
+        for switch in events.id_switches:
+            self.get_logger().info(
+                f"camera {switch.camera} ({self.topics[switch.camera]}) changed its id of person {switch.person_id} "
+                f"from {switch.old_producer_id} to {switch.new_producer_id}: kept as person {switch.person_id}")
+
     def poll_sync(self) -> None:
         """Let frames out that wait for cameras which all stopped; when none is live any more, the
         stream ended: flush the frames the refiner still holds (their later windows never come)."""
         try:
-            self.process(self.sync.poll(self.now_s()), time.perf_counter())
+            frames = self.sync.poll(self.now_s())
+            if self.multi:
+                self.process_people(frames, time.perf_counter())
+            else:
+                self.process(frames, time.perf_counter())
             if self.stream_open and not self.sync.live_views().any():
                 self.stream_open = False
                 self.counters["stream_flushes"] += 1
-                self.publish_all(self.refiner.restart())
+                if self.multi:
+                    self.publish_people(self.pipeline.flush())
+                else:
+                    self.publish_all(self.refiner.restart())
         except Exception as error:   # no timer tick may stop the node either
             if not self.context.ok():
                 return
@@ -477,6 +660,51 @@ class RefineNode(Node):
                 markers.append(marker)
         return MarkerArray(markers=markers)
 
+    def publish_people(self, outputs: list[PeopleOutput]) -> None:
+        """One ~/people SkeletonArray per synchronized frame, in stamp order (the pipeline's
+        assembler keeps them increasing within a stream): the people refined in that frame
+        (possibly nobody), per-joint quality as confidence; markers when someone listens."""
+        for output in outputs:
+            stamp = output.tag if output.tag is not None else ns_to_stamp(round(output.stamp_s * 1e9))
+            self.people_pub.publish(people_to_skeleton_array(output.ids, output.joints, stamp, self.frame_id,
+                                                             self.skeleton.name, output.quality))
+            self.frames_published += 1
+            self.people_published += len(output.ids)
+            self.last_published_s = output.stamp_s
+            if output.frames:
+                self.last_views = np.logical_or.reduce([frame.views for frame in output.frames.values()])
+            if self.markers_pub.get_subscription_count() and output.ids:
+                self.markers_pub.publish(self.people_markers(output, stamp))
+
+    def people_markers(self, output: PeopleOutput, stamp) -> MarkerArray:
+        """Per person (namespace person_<id>): joints (SPHERE_LIST, id 0), bones (LINE_LIST, id 1) in
+        the person's colour, and the id as text (TEXT_VIEW_FACING, id 2) beyond the head, along the
+        pelvis -> head line (whatever way the frame's axes point)."""
+        bones = [j for bone in self.skeleton.bones for j in bone]
+        lifetime = Duration(seconds=0.5).to_msg()
+        names = self.skeleton.joint_names
+        head, root = names.index("head" if "head" in names else "nose"), list(self.skeleton.root)
+        markers = []
+        for pid, joints_mm in zip(output.ids, output.joints):
+            r, g, b = person_color(pid)
+            metres = joints_mm.astype(np.float64) / 1000.0
+            points = [Point(x=x, y=y, z=z) for x, y, z in metres.tolist()]
+            up = metres[head] - metres[root].mean(axis=0)
+            label_at = metres[head] + 0.3 * up / max(float(np.linalg.norm(up)), 1e-6)
+            for marker_id, kind, size, pts in ((0, Marker.SPHERE_LIST, 0.04, points),
+                                               (1, Marker.LINE_LIST, 0.015, [points[j] for j in bones]),
+                                               (2, Marker.TEXT_VIEW_FACING, 0.2, [])):
+                marker = Marker(ns=f"person_{pid}", id=marker_id, type=kind, action=Marker.ADD, points=pts,
+                                color=ColorRGBA(r=r, g=g, b=b, a=1.0), lifetime=lifetime)
+                marker.header.stamp, marker.header.frame_id = stamp, self.frame_id
+                marker.pose.orientation.w = 1.0
+                marker.scale.x = marker.scale.y = marker.scale.z = size
+                if kind == Marker.TEXT_VIEW_FACING:
+                    marker.text = str(pid)
+                    marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = label_at.tolist()
+                markers.append(marker)
+        return MarkerArray(markers=markers)
+
     def publish_diagnostics(self) -> None:
         """Per camera: rate, sync and validation counters; for the refiner: latency, backend, views."""
         counters = self.sync.counters
@@ -494,6 +722,12 @@ class RefineNode(Node):
             values.update({f"invalid_{reason}": str(counts[view]) for reason, counts in self.invalid.items()})
             values.update({f"gated_{reason}": str(counts[view]) for reason, counts in self.gate.counters.items()})
             values["dropped_clock"] = str(self.clock_check.dropped[view])
+            if self.multi:
+                values["input_type"] = self.input_types[view]
+                values["people_received"] = str(self.people_input.people[view])
+                values.update({f"person_{reason}": str(counts[view])
+                               for reason, counts in self.people_input.counters.items()})
+                values.update({key: str(counts[view]) for key, counts in self.people_counters.items()})
             if self.clock_check.isolated[view]:
                 level, message = DiagnosticStatus.WARN, "isolated: its clock disagrees with the other cameras'"
             elif live[view]:
@@ -501,10 +735,10 @@ class RefineNode(Node):
             else:
                 level, message = DiagnosticStatus.WARN, "silent"
             msg.status.append(self.status(f"{name}: camera {view}", level, message, values))
-        stats = self.refiner.stats
+        refiner = self.pipeline or self.refiner
         values = {
-            "backend": self.backend_label, "window": str(self.refiner.window),
-            "emit_delay": str(self.refiner.emit_delay),
+            "backend": self.backend_label, "window": str(self.backend.config.window),
+            "emit_delay": str(refiner.emit_delay),
             "views_in_use": ",".join(str(v) for v in np.flatnonzero(self.last_views)),
             "step_latency_p50_ms": f"{self.step_latency.percentile_ms(50):.2f}",
             "step_latency_p99_ms": f"{self.step_latency.percentile_ms(99):.2f}",
@@ -513,11 +747,28 @@ class RefineNode(Node):
             "frames_published": str(self.frames_published), "sync_resets": str(self.sync.reset_count),
         }
         values.update({key: str(value) for key, value in self.counters.items()})
-        values.update({key: str(value) for key, value in vars(stats).items()})
+        if self.multi:
+            values.update({key: str(value) for key, value in vars(self.pipeline.refiner.stats).items()})
+            values.update({key: str(value) for key, value in vars(self.pipeline.assembler.stats).items()})
+            values["people_published"] = str(self.people_published)
+            values["duplicate_stamps"] = str(self.pipeline.duplicate_stamps)
+        else:
+            values.update({key: str(value) for key, value in vars(self.refiner.stats).items()})
         ok = self.last_views.any()
         msg.status.append(self.status(f"{name}: refiner", DiagnosticStatus.OK if ok else DiagnosticStatus.WARN,
                                       "refining" if ok else "no output yet", values))
+        if self.multi:
+            msg.status.append(self.people_status(f"{name}: people"))
         self.diagnostics_pub.publish(msg)
+
+    def people_status(self, name: str) -> DiagnosticStatus:
+        """The tracker's counts: tracked (now), born, lost, id switches absorbed, and the rest."""
+        stats = self.pipeline.tracker.stats
+        values = {"tracked": str(stats.tracked), "born": str(stats.born), "lost": str(stats.lost),
+                  "id_switches_absorbed": str(stats.id_switches_absorbed),
+                  "tracked_ids": ",".join(str(pid) for pid in self.pipeline.refiner.people)}
+        values.update({key: str(value) for key, value in vars(stats).items() if key not in values})
+        return self.status(name, DiagnosticStatus.OK, f"{stats.tracked} tracked", values)
 
     def status(self, name: str, level: bytes, message: str, values: dict) -> DiagnosticStatus:
         return DiagnosticStatus(level=level, name=name, message=message, hardware_id=self.get_name(),
@@ -527,13 +778,21 @@ class RefineNode(Node):
 TOPICS = [
     ("<input_topics[i]>  (geometry_msgs/PoseArray, in)",
      "camera i's skeleton: header.stamp = capture time, poses[j].position = joint j in metres, in frame_id"),
-    ("~/refined  (geometry_msgs/PoseArray)", "fused refined skeleton, stamped with the frame's capture stamp"),
+    ("<input_topics[i]>  (synsp_msgs/SkeletonArray, in; input_types skeleton_array)",
+     "camera i's people: producer ids, joints in metres (NaN = missing), per-joint confidence, in frame_id"),
+    ("<input_topics[i]>  (visualization_msgs/MarkerArray, in; input_types azure_kinect)",
+     "the Azure Kinect driver's body_tracking_data: marker id = body id * 100 + joint (32 joints -> h36m17)"),
+    ("~/people  (synsp_msgs/SkeletonArray; several people)",
+     "refined people with global ids, per-joint quality as confidence, stamped with the capture stamp"),
+    ("~/refined  (geometry_msgs/PoseArray; one person)", "fused refined skeleton, stamped with the frame's capture stamp"),
     ("~/refined/view_<i>  (geometry_msgs/PoseArray)", "camera i's refined skeleton (publish_per_view)"),
-    ("~/markers  (visualization_msgs/MarkerArray)", "joints and bones for RViz"),
+    ("~/markers  (visualization_msgs/MarkerArray)", "joints and bones for RViz (several people: a colour and an id "
+                                                     "label per person)"),
     ("~/quality  (std_msgs/Float32MultiArray)", "PQE quality per camera of the frame just published"),
     ("~/joint_quality  (std_msgs/Float32MultiArray)",
      "per joint: best camera quality x the joint's confidence; 0 = no camera saw it (predicted)"),
-    ("/diagnostics  (diagnostic_msgs/DiagnosticArray)", "per camera and refiner: rates, counters, latency"),
+    ("/diagnostics  (diagnostic_msgs/DiagnosticArray)",
+     "per camera and refiner: rates, counters, latency; several people: tracked, born, lost, id switches"),
 ]
 HELP = usage("refine_node", __doc__.split("\n\n")[0] + " See docs/ros.md.", TOPICS, PARAMETERS)
 

@@ -32,6 +32,8 @@ def test_every_node_parameter_is_an_argument_with_the_node_type_and_a_descriptio
     ("input_topics", "[/cam0/skeleton, /cam1/skeleton]", ["/cam0/skeleton", "/cam1/skeleton"]),
     ("input_topics", "/cam0/skeleton", ["/cam0/skeleton"]),      # one topic without brackets
     ("input_topics", "['a', b]", ["a", "b"]),
+    ("input_types", "[skeleton_array, azure_kinect]", ["skeleton_array", "azure_kinect"]),
+    ("input_types", "skeleton_array", ["skeleton_array"]), ("multi_person", "true", True),
 ])
 def test_texts_are_read_with_the_parameter_type(name, text, value):
     parsed = ARGS.parameter_overrides({name: text}, PARAMETERS)[name]
@@ -47,6 +49,7 @@ def test_texts_are_read_with_the_parameter_type(name, text, value):
     ("input_topics", "[]", "input_topics:='[]': expected 1 to 8 topic names"),
     ("input_topics", "[a, [b]]", "input_topics:='[a, [b]]': expected 1 to 8 topic names"),
     ("input_topics", "[a, b", "input_topics:='[a, b' is no YAML list"),
+    ("input_types", "[]", "input_types:='[]': expected 1 to 8 input types, e.g. input_types:=\"[skeleton_array"),
 ])
 def test_bad_texts_name_the_argument(name, text, says):
     with pytest.raises(ARGS.LaunchArgumentError) as error:
