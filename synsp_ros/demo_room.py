@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -289,6 +291,7 @@ def parse_args(argv=None):
     parser.add_argument("--backend", default="auto", help="auto | tensorrt | cuda | cpu | eager (offline: auto = eager)")
     parser.add_argument("--emit-delay", type=int, default=7, help="frames, 0 (causal) .. window-1 (full average)")
     parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--stamp-jitter", type=float, default=0.002, help="s, std of each camera's stamp jitter (live)")
     parser.add_argument("--startup-timeout", type=float, default=120.0, help="s to wait for the node (live)")
     return parser.parse_args(argv)
 
@@ -328,8 +331,128 @@ def main(argv=None) -> int:
 
 
 def run_live(room: Room, args) -> RoomScorer | None:
-    print("demo_room: the live path needs refine_node's multi-person mode; run with --offline", file=sys.stderr)
-    return None
+    """Publish the room's cameras as SkeletonArrays in real time into refine_node (its own process,
+    multi-person mode) and collect its ~/people; None if the node failed (its log says why)."""
+    # Network rule: discovery stays on this machine, in a domain of our own (before rclpy starts).
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    os.environ.setdefault("ROS_DOMAIN_ID", str(40 + os.getpid() % 50))
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from synsp_msgs.msg import SkeletonArray
+
+    from synsp_ros.conversions import diagnostic_values, ns_to_stamp, people_to_skeleton_array, \
+        skeleton_array_to_people, stamp_to_ns
+    from synsp_ros.demo import start_node, stop_node
+
+    topics = [f"camera_{v}/people" for v in range(room.num_cameras)]
+    log = args.out / "refine_node.log"
+    node_proc = start_node("synsp_ros.refine_node", {
+        "checkpoint": args.checkpoint, "backend": args.backend, "emit_delay": args.emit_delay,
+        "torch_threads": args.torch_threads, "input_topics": "[" + ",".join(topics) + "]",
+        "input_types": "[skeleton_array]"}, log)
+    # every camera's message of every frame, built once: only the stamps change while publishing
+    messages = []
+    for frame in room:
+        messages.append([people_to_skeleton_array(
+            [d[0] for d in cam], np.stack([d[1] for d in cam]) if cam else np.zeros((0, 17, 3)), ns_to_stamp(0),
+            "world", "h36m17", np.stack([d[2] for d in cam]) if cam else None) for cam in frame.cameras])
+    rclpy.init()
+    node = rclpy.create_node("synsp_demo_room")
+    received, diagnostics = [], []        # appended by the executor thread, read by this one
+    node.create_subscription(SkeletonArray, "/refine_node/people", lambda msg: received.append((time.time_ns(), msg)),
+                             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    node.create_subscription(DiagnosticArray, "/diagnostics", lambda msg: diagnostics.append(diagnostic_values(msg)),
+                             10)
+    publishers = [node.create_publisher(SkeletonArray, topic, qos_profile_sensor_data) for topic in topics]
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    scorer = RoomScorer(room)
+    period_ns = int(round(1e9 / room.config.fps))
+    sent_ns = np.zeros(len(room), dtype=np.int64)      # capture stamp of each frame
+    rng = np.random.default_rng(args.seed + 1)
+    status = 0
+
+    def drain():
+        while received:
+            arrived, msg = received.pop(0)
+            stamp = stamp_to_ns(msg.header.stamp)
+            frame = int(np.searchsorted(sent_ns[:count], stamp - period_ns // 2))
+            if frame >= count or abs(int(sent_ns[frame]) - stamp) > period_ns // 2:
+                continue
+            scorer.latency_s.append((arrived - int(sent_ns[frame])) * 1e-9)
+            for person in skeleton_array_to_people(msg).people:
+                scorer.add(frame, person.id, person.joints_mm)
+
+    count = 0
+    try:
+        deadline = time.monotonic() + args.startup_timeout
+        while not all(p.get_subscription_count() for p in publishers):
+            if node_proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"refine_node did not start; see {log}")
+            time.sleep(0.1)
+        time.sleep(1.0)   # let the node finish starting (model loaded before it subscribes)
+        print(f"refine_node up (multi-person, {room.num_cameras} SkeletonArray inputs, emit_delay {args.emit_delay} "
+              f"= {args.emit_delay / room.config.fps * 1e3:.0f} ms of latency by design); its log: {log}\n")
+        print(" time | person-frames out | global ids | MPJPE mm mean of cameras -> refined | "
+              "Accel mm/f^2 -> refined | latency ms p50 / p99")
+        start = time.monotonic()
+        last_row = start
+        for t in range(len(room)):
+            time.sleep(max(0.0, start + t / room.config.fps - time.monotonic()))
+            if node_proc.poll() is not None:
+                raise RuntimeError(f"refine_node exited with {node_proc.returncode}; see {log}")
+            base = time.time_ns()
+            jitter = np.rint(rng.normal(0.0, args.stamp_jitter * 1e9, room.num_cameras)).astype(np.int64)
+            sent_ns[t], count = base, t + 1
+            for v, pub in enumerate(publishers):
+                msg = messages[t][v]
+                msg.header.stamp = ns_to_stamp(base + int(jitter[v]))
+                pub.publish(msg)
+            if time.monotonic() - last_row >= 2.0:
+                last_row = time.monotonic()
+                drain()
+                live_row(scorer, time.monotonic() - start)
+        time.sleep(1.5)   # the node flushes once every camera timed out (view_timeout)
+        drain()
+    except KeyboardInterrupt:
+        print("demo_room: interrupted, finishing")
+    except RuntimeError as error:
+        print(f"demo_room: {error}", file=sys.stderr)
+        status = 1
+    finally:
+        code = stop_node(node_proc)
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    if status:
+        return None
+    last = next((values for d in reversed(diagnostics) for values in d.values() if "id_switches_absorbed" in values), {})
+    scorer.tracker_stats = {k: int(last[v]) for k, v in (("born", "born"), ("lost", "lost"),
+                                                         ("absorbed", "id_switches_absorbed")) if v in last}
+    scorer.tracker_stats["node_exit_code"] = code
+    if not scorer.outputs:
+        print(f"demo_room: no refined people received; see {log}", file=sys.stderr)
+        return None
+    return scorer
+
+
+def live_row(scorer: RoomScorer, elapsed: float) -> None:
+    """One line of running scores (every person, every frame so far)."""
+    frames = sum(len(people) for people in scorer.outputs.values())
+    ids = len({g for people in scorer.outputs.values() for g in people})
+    latency = np.array(scorer.latency_s[-300:]) * 1e3
+    if not frames or not len(latency):
+        print(f"{elapsed:4.0f}s | {frames:17d} | waiting for the first refined frames", flush=True)
+        return
+    with _quiet():
+        s = scorer.scores()["all"]
+    print(f"{elapsed:4.0f}s | {frames:17d} | {ids:10d} | {s['camera_mean']['mpjpe']:17.1f} -> {s['refined']['mpjpe']:5.1f}"
+          f"          | {s['camera_mean']['accel']:9.2f} -> {s['refined']['accel']:5.2f} "
+          f"| {np.percentile(latency, 50):10.0f} / {np.percentile(latency, 99):4.0f}", flush=True)
 
 
 if __name__ == "__main__":
