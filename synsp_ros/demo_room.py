@@ -1,7 +1,7 @@
 """Room demo: 3 people x 4 cameras whose trackers have their own ids -> refine_node -> per-person scores.
 
     python -m synsp_ros.demo_room [--duration 20] [--people 3] [--views 4] [--seed 0] [--out out/demo_room]
-    python -m synsp_ros.demo_room --offline          # the same, without ROS: PeopleTracker + MultiPersonRefiner
+    python -m synsp_ros.demo_room --offline          # the same without ROS: the node's people pipeline
 
 The room is synsp_core.room.Room: people walking on crossing circles (real CMU motion), cameras
 with a field of view, occlusions, detector misses, missed joints, estimator-like errors and
@@ -9,7 +9,8 @@ trackers with id switches and swaps. Live (default): this process publishes each
 reports as a synsp_msgs/SkeletonArray on camera_<i>/people at the camera rate (the frame's
 capture time as stamp), starts refine_node in multi-person mode in its own process (network
 rule: localhost discovery, a domain of its own) and reads its ~/people. Offline: the room goes
-straight through PeopleTracker and MultiPersonRefiner (synsp_core), frame by frame.
+straight through the node's multi-person path without ROS (synsp_core.people_pipeline:
+PeopleTracker -> MultiPersonRefiner -> frames assembled by stamp), frame by frame.
 
 Then, per true person (each output skeleton is matched, per frame, to the nearest true person):
 MPJPE and Accel error (root-relative, synsp_core.metrics' definitions; missing joints and frames
@@ -242,37 +243,38 @@ def plot_room(room: Room, scorer: RoomScorer, path: Path, title: str = "") -> No
 
 # -- the two paths ---------------------------------------------------------------------------------
 def run_offline(room: Room, args) -> RoomScorer:
-    """PeopleTracker + MultiPersonRefiner over the room, frame by frame (no ROS)."""
+    """The node's multi-person path without ROS (synsp_core.people_pipeline: PeopleTracker ->
+    MultiPersonRefiner, one batched model call per frame -> frames assembled by stamp), frame by
+    frame, every camera in every frame (no transport, no synchronizer)."""
     import torch
 
     from synsp_core.bones import bone_prior_for
-    from synsp_core.people import PeopleTracker
+    from synsp_core.people import Detection
+    from synsp_core.people_pipeline import PeoplePipeline
     from synsp_core.runtime import create_backend
-    from synsp_core.streaming import MultiPersonRefiner
 
     torch.set_num_threads(args.torch_threads)
-    backend = create_backend(args.checkpoint or None, "eager" if args.backend == "auto" else args.backend)
-    tracker = PeopleTracker(room.num_cameras, room.truth.shape[2])
-    refiner = MultiPersonRefiner(backend, room.num_cameras, args.emit_delay, max_gap_s=0.5,
-                                 bone_prior_factory=lambda: bone_prior_for(backend.config))
+    backend = create_backend(args.checkpoint or None, "cpu" if args.backend == "auto" else args.backend)
+    pipeline = PeoplePipeline(backend, room.num_cameras, args.emit_delay, max_gap_s=0.5,
+                              bone_prior_factory=lambda: bone_prior_for(backend.config))
     scorer = RoomScorer(room)
     fps = room.config.fps
 
-    def collect(out):
-        for gid, frames in out.items():
-            for f in frames:
-                scorer.add(int(round(f.stamp_s * fps)), gid, f.fused)
+    def collect(outputs):
+        for output in outputs:
+            for gid, joints in zip(output.ids, output.joints):
+                scorer.add(int(round(output.stamp_s * fps)), gid, joints)
 
     start = time.monotonic()
     for frame in room:
-        people = tracker.update(frame.stamp_s, frame.cameras)
-        collect(refiner.push(frame.stamp_s, people.people))
+        collect(pipeline.push(frame.stamp_s, [[Detection(joints, pid, confidence) for pid, joints, confidence in cam]
+                                              for cam in frame.cameras]))
         if (frame.index + 1) % int(5 * fps) == 0:
-            print(f"{frame.stamp_s + 1 / fps:5.1f} s of room: {len(people.people)} people tracked, "
-                  f"{tracker.stats.id_switches_absorbed} id switches absorbed "
+            print(f"{frame.stamp_s + 1 / fps:5.1f} s of room: {pipeline.tracker.stats.tracked} people tracked, "
+                  f"{pipeline.tracker.stats.id_switches_absorbed} id switches absorbed "
                   f"({time.monotonic() - start:.1f} s of compute)", flush=True)
-    collect(refiner.flush())
-    s = tracker.stats
+    collect(pipeline.flush())
+    s = pipeline.tracker.stats
     scorer.tracker_stats = {"born": s.born, "lost": s.lost, "absorbed": s.id_switches_absorbed,
                             "backend": backend.name}
     return scorer
@@ -280,7 +282,7 @@ def run_offline(room: Room, args) -> RoomScorer:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--offline", action="store_true", help="no ROS: PeopleTracker + MultiPersonRefiner directly")
+    parser.add_argument("--offline", action="store_true", help="no ROS: the node's people pipeline directly")
     parser.add_argument("--duration", type=float, default=20.0, help="s of room (and of live replay)")
     parser.add_argument("--people", type=int, default=3)
     parser.add_argument("--views", type=int, default=4, help="cameras")
@@ -288,7 +290,7 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of the room (errors, misses, ids)")
     parser.add_argument("--out", type=Path, default=Path("out/demo_room"), help="plot, summary and logs")
     parser.add_argument("--checkpoint", default="", help="model checkpoint ('' = the shipped weights)")
-    parser.add_argument("--backend", default="auto", help="auto | tensorrt | cuda | cpu | eager (offline: auto = eager)")
+    parser.add_argument("--backend", default="auto", help="auto | tensorrt | cuda | cpu (offline: auto = cpu, never builds)")
     parser.add_argument("--emit-delay", type=int, default=7, help="frames, 0 (causal) .. window-1 (full average)")
     parser.add_argument("--torch-threads", type=int, default=1)
     parser.add_argument("--stamp-jitter", type=float, default=0.002, help="s, std of each camera's stamp jitter (live)")
