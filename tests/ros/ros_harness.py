@@ -200,10 +200,13 @@ class RefineSetup:
 
 @contextmanager
 def refine_node_with_cameras(tmp_path: Path, topics: list[str], probe_name: str, **params):
-    """A refine_node (random checkpoint, reliable inputs, fast diagnostics, `params` on top) and a
-    probe publishing on `topics`, subscribed to its outputs; on exit the node must stop cleanly."""
+    """A refine_node (random checkpoint, reliable inputs with a deep history, fast diagnostics,
+    `params` on top) and a probe publishing on `topics`, subscribed to its outputs; on exit the
+    node must stop cleanly. The tests count every message: a node stalled on a loaded machine must
+    lose none to its subscription history (the default depth, 17, is half a second at 30 fps)."""
     node = NodeProcess("synsp_ros.refine_node", {"checkpoint": str(random_checkpoint(tmp_path)),
-                                                 "input_qos": "reliable", "diagnostics_period": 0.2, **params},
+                                                 "input_qos": "reliable", "sync_queue_size": 300,
+                                                 "diagnostics_period": 0.2, **params},
                        tmp_path, "refine")
     probe = Probe(probe_name)
     try:
