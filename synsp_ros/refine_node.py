@@ -50,7 +50,7 @@ from synsp_core.streaming import RefinedFrame, StreamingRefiner
 from synsp_core.sync import ViewSynchronizer, lerp
 from synsp_ros.conversions import (INVALID_REASONS as PEOPLE_INVALID_REASONS, InvalidSkeletons, MalformedMessage,
                                    azure_markers_to_people, mm_to_pose_array, ns_to_stamp, parse_pose_array,
-                                   parse_skeleton_array, people_to_skeleton_array, stamp_to_seconds)
+                                   parse_skeleton_array, people_to_skeleton_array, stamp_to_ns, stamp_to_seconds)
 from synsp_ros.node_utils import describe, run_node, usage
 
 MAX_VIEWS = 8
@@ -244,6 +244,7 @@ class RefineNode(Node):
                 bone_prior_factory=lambda: bone_prior_for(config, bones, horizon),
                 tracker_config=PeopleTrackerConfig(view_timeout_s=p["view_timeout"]))
             self.people_input = PeopleInput(self.num_views, self.skeleton.num_joints)
+            self.input_stamps_ns = [(None, None)] * self.num_views   # per camera: its last two stamps (ns)
             self.people_counters = {name: np.zeros(self.num_views, dtype=np.int64)
                                     for name in ("unstamped_estimated", "unstamped_skipped")}
             self.people_counters.update({f"markers_ignored_{name}": np.zeros(self.num_views, dtype=np.int64)
@@ -506,18 +507,21 @@ class RefineNode(Node):
             return
         stamp, _, people = read
         now_s = self.now_s()
+        previous_ns, last_ns = self.input_stamps_ns[view]
         if stamp is None:   # a body tracker's MarkerArray with no body has no stamp: nobody seen
-            offset = self.clock_check.offsets[view]   # its last capture stamp - arrival
-            if not math.isfinite(offset):
+            if previous_ns is None or last_ns <= previous_ns:
                 self.people_counters["unstamped_skipped"][view] += 1
                 return
+            # the driver publishes once per capture: this one stands for the camera's next capture,
+            # one of its intervals after its last message (never ahead of its next real stamp)
             self.people_counters["unstamped_estimated"][view] += 1
-            stamp_s = now_s + offset
-            stamp = ns_to_stamp(round(stamp_s * 1e9))
+            stamp = ns_to_stamp(2 * last_ns - previous_ns)
+            stamp_s = stamp_to_seconds(stamp)
         else:
             stamp_s = stamp_to_seconds(stamp)
             if not self.clock_agrees(view, stamp_s, now_s):
                 return
+        self.input_stamps_ns[view] = (last_ns, stamp_to_ns(stamp))
         detections, notes = self.people_input.check(view, stamp_s, people)
         for producer_id, reason, rejected in notes:
             names = ", ".join(self.skeleton.joint_names[j] for j in rejected)
