@@ -212,3 +212,20 @@ def test_assembler_orders_drops_and_forces():
     assert [o.stamp_s for o in out] == [1.0] and assembler.stats.forced_releases == 1
     assert out[0].ids == [] and out[0].joints.shape == (0, 0, 3)
     assert [o.stamp_s for o in assembler.release(everything=True)] == [2.0, 3.0, 4.0]
+
+
+def test_emit_delay_changes_live_and_the_backend_can_be_swapped():
+    truth = room(50, 2)
+    frames = camera_frames(truth, views=2)
+    pipeline = make_pipeline(2, emit_delay=7)
+    outputs = run(pipeline, frames[:20])
+    pipeline.emit_delay = 0                                   # frames held so far come out at the next push
+    assert all(r.emit_delay == 0 for r in pipeline.refiner.refiners.values())
+    backend = identity_backend()
+    pipeline.backend = backend                                # e.g. the node switching to AOTInductor
+    assert pipeline.refiner.backend is backend and all(r.backend is backend for r in pipeline.refiner.refiners.values())
+    outputs += [o for t, detections in enumerate(frames[20:], 20) for o in pipeline.push(100 + t * DT, detections, t)]
+    assert [o.tag for o in outputs] == list(range(50))       # none lost, none twice, in order
+    assert all(o.ids == [0, 1] for o in outputs[3:])
+    with pytest.raises(ValueError):
+        pipeline.emit_delay = W
