@@ -536,11 +536,7 @@ class RefineNode(Node):
     def process_people(self, frames, arrival: float) -> None:
         for frame in frames:
             start = time.perf_counter()
-            if frame.epoch != self.sync_epoch:   # the synchronizer reset: a new stream
-                self.sync_epoch = frame.epoch
-                self.get_logger().warning(
-                    f"stamps jumped back (bag loop, simulation restart?) to {frame.stamp_s:.3f} s: "
-                    "starting a new stream")
+            if self.new_stream(frame):
                 self.publish_people(self.pipeline.restart())
             detections = [None if payload is None else payload[0] for payload in frame.payloads]
             outputs = self.pipeline.push(frame.stamp_s, detections, tag=frame.payloads[frame.anchor][1])
@@ -587,14 +583,19 @@ class RefineNode(Node):
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
+    def new_stream(self, frame) -> bool:
+        """Whether the synchronizer reset (stamps jumped back) before this frame: a new stream."""
+        if frame.epoch == self.sync_epoch:
+            return False
+        self.sync_epoch = frame.epoch
+        self.get_logger().warning(f"stamps jumped back (bag loop, simulation restart?) to {frame.stamp_s:.3f} s: "
+                                  "starting a new stream")
+        return True
+
     def process(self, frames, arrival: float) -> None:
         for frame in frames:
             start = time.perf_counter()
-            if frame.epoch != self.sync_epoch:   # the synchronizer reset: a new stream
-                self.sync_epoch = frame.epoch
-                self.get_logger().warning(
-                    f"stamps jumped back (bag loop, simulation restart?) to {frame.stamp_s:.3f} s: "
-                    "starting a new stream")
+            if self.new_stream(frame):
                 self.publish_all(self.refiner.restart())
                 self.last_published_s = -float("inf")
             self.remember_stamp(frame)

@@ -14,11 +14,10 @@ import torch
 
 from synsp_core.bones import BoneLengthPrior
 from synsp_core.errors import RealisticErrors, synthesize_views
-from synsp_core.model import SynSP, SynSPConfig
 from synsp_core.people import Detection, PeopleTracker, PeopleTrackerConfig
-from synsp_core.runtime import EagerBackend
 from synsp_core.skeletons import H36M17
 from synsp_core.streaming import MultiPersonRefiner, PersonViews, StreamingRefiner
+from test_streaming import make_backend
 
 torch.set_num_threads(1)   # tiny matrices: extra threads only contend on a shared machine
 
@@ -258,17 +257,6 @@ def test_backwards_stamp_loses_everyone_and_starts_over():
 
 
 # -- the multi-person streaming refiner ------------------------------------------------------------
-def make_backend(seed: int = 0) -> EagerBackend:
-    """A small random SynSP whose correction heads are NOT zero (as in test_streaming)."""
-    torch.manual_seed(seed)
-    cfg = SynSPConfig(window=W, d_model=32, n_heads=2, head_dim=16, d_ffn=32, n_local_layers=1,
-                      n_global_layers=1, n_base_shared_layers=1, n_refine_layers=1)
-    model = SynSP(cfg)
-    for head in (model.pos_head, model.acc_head, model.refine_head):
-        torch.nn.init.normal_(head.correction.weight, std=0.05)
-    return EagerBackend(model)
-
-
 class CountingBackend:
     """Wraps a backend; records the batch size of every call."""
 

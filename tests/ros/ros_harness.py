@@ -83,6 +83,17 @@ class NodeProcess:
         return self.proc.wait(20)
 
 
+def wait_for(condition, timeout: float, what: str) -> None:
+    """Poll `condition` until it holds; fail after `timeout` s naming `what` (the callbacks run
+    in the probe's own thread)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
 class Probe:
     """A test-side node in its own context, spun by a background thread; collects messages."""
 
@@ -119,12 +130,7 @@ class Probe:
             return list(received)
 
     def wait_for(self, condition, timeout: float, what: str) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if condition():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        wait_for(condition, timeout, what)
 
     def wait_for_subscribers(self, publishers, node: NodeProcess, timeout: float = START_TIMEOUT_S) -> None:
         """Until every publisher has a matched subscription (the node is up and discovered)."""

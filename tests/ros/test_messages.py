@@ -14,7 +14,7 @@ from geometry_msgs.msg import Point
 from rclpy.serialization import serialize_message
 from visualization_msgs.msg import Marker, MarkerArray
 
-from ros_harness import REPO, RELIABLE, Probe
+from ros_harness import REPO, RELIABLE, Probe, wait_for
 from synsp_core.skeletons import AZURE_KINECT32, H36M17, azure_kinect32_to_h36m17
 from synsp_msgs.msg import Skeleton, SkeletonArray
 from synsp_ros.conversions import (INVALID_REASONS, InvalidSkeletons, PeopleFrame, azure_markers_to_bodies,
@@ -166,15 +166,6 @@ def test_bad_bytes_raise_only_invalid_skeletons():
 
 # ---------------------------------------------------------------- through DDS
 
-def wait_for(condition, what: str, timeout: float = TIMEOUT_S) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def test_round_trip_through_a_subscription():
     """Publisher and subscribers in two contexts (two DDS participants): the typed and the raw
     (serialized) subscription both give back what was sent."""
@@ -185,9 +176,9 @@ def test_round_trip_through_a_subscription():
         raw = []
         receiver.node.create_subscription(SkeletonArray, "/test_messages/people", raw.append, RELIABLE, raw=True)
         publisher = sender.node.create_publisher(SkeletonArray, "/test_messages/people", RELIABLE)
-        wait_for(lambda: publisher.get_subscription_count() >= 2, "the two subscriptions")
+        wait_for(lambda: publisher.get_subscription_count() >= 2, TIMEOUT_S, "the two subscriptions")
         publisher.publish(people_to_skeleton_array(ids, poses, ns_to_stamp(STAMP_NS), "world", "h36m17", confidence))
-        wait_for(lambda: receiver.snapshot(typed) and raw, "the message")
+        wait_for(lambda: receiver.snapshot(typed) and raw, TIMEOUT_S, "the message")
         assert_people_equal(skeleton_array_to_people(receiver.snapshot(typed)[0][1]), ids, poses, confidence)
         assert_people_equal(parse_skeleton_array(raw[0]), ids, poses, confidence)
     finally:
@@ -223,7 +214,7 @@ def test_round_trip_between_processes(tmp_path):
         proc = subprocess.Popen([sys.executable, "-c", PUBLISHER], stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         received = probe.subscribe(SkeletonArray, "/test_messages/from_process")
-        wait_for(lambda: probe.snapshot(received) or proc.poll() is not None, "a message from the other process")
+        wait_for(lambda: probe.snapshot(received) or proc.poll() is not None, TIMEOUT_S, "a message from the other process")
         assert proc.poll() is None, f"publisher exited:\n{log.read_text()}"
         frame = skeleton_array_to_people(probe.snapshot(received)[0][1])
         assert [p.id for p in frame.people] == [5, 9] and stamp_to_ns(frame.stamp) == STAMP_NS
@@ -304,9 +295,9 @@ def test_azure_markers_through_a_subscription():
     try:
         received = receiver.subscribe(MarkerArray, "/body_tracking_data")
         publisher = sender.node.create_publisher(MarkerArray, "/body_tracking_data", RELIABLE)
-        wait_for(lambda: publisher.get_subscription_count() >= 1, "the subscription")
+        wait_for(lambda: publisher.get_subscription_count() >= 1, TIMEOUT_S, "the subscription")
         publisher.publish(azure_marker_array(bodies))
-        wait_for(lambda: receiver.snapshot(received), "the markers")
+        wait_for(lambda: receiver.snapshot(received), TIMEOUT_S, "the markers")
         frame, _ = azure_markers_to_people(receiver.snapshot(received)[0][1])
         np.testing.assert_allclose(frame.people[0].joints_mm, azure_kinect32_to_h36m17(bodies[0]), atol=1e-9)
     finally:
