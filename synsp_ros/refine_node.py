@@ -80,6 +80,15 @@ PARAMETERS = {
     "multi_person": (False, describe(
         _T.PARAMETER_BOOL, "track and refine several people (~/people) also when every input is a PoseArray "
         "(one person per camera message); always on with skeleton_array or azure_kinect inputs")),
+    "people_gate": (0.4, describe(
+        _T.PARAMETER_DOUBLE, "m, several people: a camera's skeleton matches a tracked person within this mean "
+        "joint distance of their predicted pose (the gate grows while nobody sees them)", float_range=(0.05, 5.0))),
+    "people_birth_frames": (3, describe(
+        _T.PARAMETER_INTEGER, "several people: frames a new person must be seen in, consistently, before they get "
+        "an id and are published (a one-frame ghost never is)", int_range=(1, 100))),
+    "people_lost_timeout": (1.0, describe(
+        _T.PARAMETER_DOUBLE, "s, several people: a person no camera saw for this long is lost (an occlusion "
+        "shorter keeps the id)", float_range=(0.05, 60.0))),
     "layout": ("h36m17", describe(
         _T.PARAMETER_STRING, f"joint layout of the inputs, one of {sorted(SKELETONS)}; must match the checkpoint")),
     "window": (8, describe(
@@ -242,7 +251,9 @@ class RefineNode(Node):
             self.pipeline = PeoplePipeline(
                 self.backend, self.num_views, p["emit_delay"], max_gap_s=p["view_timeout"],
                 bone_prior_factory=lambda: bone_prior_for(config, bones, horizon),
-                tracker_config=PeopleTrackerConfig(view_timeout_s=p["view_timeout"]))
+                tracker_config=PeopleTrackerConfig(
+                    gate_mm=p["people_gate"] * 1000.0, birth_frames=p["people_birth_frames"],
+                    lost_timeout_s=p["people_lost_timeout"], view_timeout_s=p["view_timeout"]))
             self.people_input = PeopleInput(self.num_views, self.skeleton.num_joints)
             self.input_stamps_ns = [(None, None)] * self.num_views   # per camera: its last two stamps (ns)
             self.people_counters = {name: np.zeros(self.num_views, dtype=np.int64)
