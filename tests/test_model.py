@@ -71,6 +71,21 @@ def test_translation_equivariance():
     torch.testing.assert_close(model(x + shift).refined, model(x).refined + shift, rtol=0, atol=1e-2)
 
 
+def test_trajectory_centre_makes_the_model_equivariant_to_constant_velocity():
+    """With trajectory_centre, a window moving at a constant velocity (a person walking through the
+    room) gives the output moved the same way, even with missing joints; without it, it does not."""
+    x = torch.randn(2, 3, 8, 51) * 100
+    drift = (torch.arange(8.0)[:, None] * torch.tensor([40.0, -25.0, 3.0])).repeat(1, 17)   # mm per frame
+    confidence = torch.ones(2, 3, 8, 17)
+    confidence[0, 1, 2:5, 0] = 0.0                                   # the root missing for a while
+    confidence[1, :, :, 5] = 0.0                                     # a joint missing everywhere
+    moving = tiny_model(trajectory_centre=True)
+    torch.testing.assert_close(moving(x + drift, confidence=confidence).refined,
+                               moving(x, confidence=confidence).refined + drift, rtol=0, atol=1e-2)
+    still = tiny_model(trajectory_centre=False)
+    assert not torch.allclose(still(x + drift).refined, still(x).refined + drift, atol=1.0)
+
+
 def random_rotation(seed: int) -> torch.Tensor:
     """A uniformly random 3D rotation (det +1), float32."""
     q, r = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
