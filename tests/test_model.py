@@ -71,19 +71,30 @@ def test_translation_equivariance():
     torch.testing.assert_close(model(x + shift).refined, model(x).refined + shift, rtol=0, atol=1e-2)
 
 
-def test_trajectory_centre_makes_the_model_equivariant_to_constant_velocity():
-    """With trajectory_centre, a window moving at a constant velocity (a person walking through the
-    room) gives the output moved the same way, even with missing joints; without it, it does not."""
-    x = torch.randn(2, 3, 8, 51) * 100
+def test_trajectory_centre_follows_a_walking_person_and_ignores_noise():
+    """With trajectory_centre, a person moving at a constant velocity (walking through the room)
+    gives the output moved the same way, even with missing joints; without it, it does not. A
+    person on the spot with noisy joints gets (nearly) no velocity: a slope fitted to noise is
+    shrunk away."""
+    pose = standing_poses(1, 1, seed=1)[0, 0, 0]                     # one pose, held, the limbs moving:
+    x = pose + torch.zeros(2, 3, 8, 51)
+    x[..., 3 * 13:] += 20 * torch.randn(2, 3, 8, 12, generator=torch.Generator().manual_seed(2))
     drift = (torch.arange(8.0)[:, None] * torch.tensor([40.0, -25.0, 3.0])).repeat(1, 17)   # mm per frame
     confidence = torch.ones(2, 3, 8, 17)
     confidence[0, 1, 2:5, 0] = 0.0                                   # the root missing for a while
     confidence[1, :, :, 5] = 0.0                                     # a joint missing everywhere
     moving = tiny_model(trajectory_centre=True)
     torch.testing.assert_close(moving(x + drift, confidence=confidence).refined,
-                               moving(x, confidence=confidence).refined + drift, rtol=0, atol=1e-2)
+                               moving(x, confidence=confidence).refined + drift, rtol=0, atol=0.5)
     still = tiny_model(trajectory_centre=False)
-    assert not torch.allclose(still(x + drift).refined, still(x).refined + drift, atol=1.0)
+    assert not torch.allclose(still(x + drift).refined, still(x).refined + drift, atol=5.0)
+    noisy = pose + 60 * torch.randn(200, 3, 8, 51, generator=torch.Generator().manual_seed(3))   # on the spot
+    centre = moving.window_centre(noisy, torch.ones(200, 3, 8, 17))  # (B, 1, T, 1, 3)
+    root = noisy[..., :3].mean(dim=1)                                # (B, T, 3): the root, mean of views
+    t = torch.arange(8.0)[None, :, None] - 3.5
+    fitted_slope = (t * (root - root.mean(dim=1, keepdim=True))).sum(dim=1) / (t ** 2).sum(dim=1)
+    shrunk_slope = centre[:, 0, 1, 0] - centre[:, 0, 0, 0]
+    assert shrunk_slope.norm(dim=-1).mean() < 0.3 * fitted_slope.norm(dim=-1).mean()
 
 
 def random_rotation(seed: int) -> torch.Tensor:
