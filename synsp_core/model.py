@@ -10,9 +10,8 @@ Normalization contract (stored with every checkpoint through SynSPConfig):
     divided by `norm_scale` (1000 for mm, i.e. metres inside). With `trajectory_centre`, each
     frame is centred instead on the straight line fitted to the window's root positions (its mean
     plus a constant velocity), so a person walking through the room looks to the network like one
-    walking on the spot, and the output is exactly equivariant to moving the whole window at a
-    constant velocity (without it, the newest frames of a walking person trailed by ~3 frames:
-    85.7 mm MPJPE at emit_delay 0 for 28.3 mm of the mean of 4 views, walking at 1.1 m/s). With `body_frame` (3D), it is also
+    walking on the spot, and the output follows a window moving at a constant velocity (without
+    it, the newest frames of a walking person trailed by ~3 frames; figures in docs/ros.md). With `body_frame` (3D), it is also
     rotated into the person's body frame (`body_frame_rotation`), so the data's own axes (world
     z-up, camera y-down) and the person's heading do not matter. Outputs are mapped back to the
     data's units and frame. PSE and PQE see normalized coordinates.
