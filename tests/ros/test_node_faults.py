@@ -83,6 +83,20 @@ def test_signals_end_the_node_cleanly(tmp_path, when, signals):
     assert "Traceback" not in node.log(), node.log()
 
 
+@pytest.mark.parametrize("launcher", ["refine_node", "replay_node"])
+def test_ctrl_c_while_the_launcher_still_imports_ends_quietly(launcher):
+    """The launchers `ros2 run` and launch start (scripts/): a Ctrl-C in their first moments, while
+    torch and rclpy still import, ends with status 130 and no traceback (later, the node's own
+    signal handling: 0). Before the fix: status -2 and a KeyboardInterrupt traceback."""
+    proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / launcher)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=START_TIMEOUT_S)
+    assert proc.returncode in (0, 130), err
+    assert "Traceback" not in out + err, err
+
+
 @pytest.mark.parametrize("module", ["synsp_ros.refine_node", "synsp_ros.replay_node"])
 def test_help_prints_usage_without_starting_ros(module):
     result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=REPO,
