@@ -69,6 +69,25 @@ def percentiles_ms(seconds) -> dict:
     return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "max": float(ms.max())}
 
 
+def spin_probe(node, msg_type, topic: str, on_output):
+    """Subscribe the benchmark's node to the refine node's output `topic` (reliable, deep) and to
+    /diagnostics, and spin it in a thread; -> (the diagnostics received, as a growing list, the executor)."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    from synsp_ros.conversions import diagnostic_values
+
+    diagnostics = []
+    node.create_subscription(msg_type, topic, on_output, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    node.create_subscription(DiagnosticArray, "/diagnostics", lambda msg: diagnostics.append(diagnostic_values(msg)),
+                             10)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    return diagnostics, executor
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"   # network rule, before rclpy starts
@@ -76,12 +95,10 @@ def main(argv=None) -> int:
     if args.people:
         return main_people(args, argv)
     import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PoseArray
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from rclpy.qos import qos_profile_sensor_data
 
-    from synsp_ros.conversions import diagnostic_values, mm_to_pose_array, ns_to_stamp, stamp_to_ns
+    from synsp_ros.conversions import mm_to_pose_array, ns_to_stamp, stamp_to_ns
     from synsp_ros.demo import start_node
 
     topics = [f"camera_{v}/skeleton" for v in range(args.views)]
@@ -101,16 +118,9 @@ def main(argv=None) -> int:
     sent_last = {}        # capture stamp ns -> monotonic s when the last view of the frame was sent
     frame_of = {}         # capture stamp ns -> frame index
     received = {}         # capture stamp ns -> monotonic s when its refined frame arrived
-    diagnostics = []
-    node.create_subscription(PoseArray, "/refine_node/refined",
-                             lambda msg: received.setdefault(stamp_to_ns(msg.header.stamp), time.monotonic()),
-                             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
-    node.create_subscription(DiagnosticArray, "/diagnostics", lambda msg: diagnostics.append(diagnostic_values(msg)),
-                             10)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    diagnostics, executor = spin_probe(
+        node, PoseArray, "/refine_node/refined",
+        lambda msg: received.setdefault(stamp_to_ns(msg.header.stamp), time.monotonic()))
 
     try:
         deadline = time.monotonic() + 120
@@ -210,13 +220,11 @@ def main_people(args, argv) -> int:
 def run_people(args, people: int) -> dict:
     """The multi-person mode under a live room of `people` people (module docstring)."""
     import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from rclpy.qos import qos_profile_sensor_data
     from synsp_msgs.msg import SkeletonArray
 
     from synsp_core.room import Room, RoomConfig
-    from synsp_ros.conversions import diagnostic_values, ns_to_stamp, people_to_skeleton_array, stamp_to_ns
+    from synsp_ros.conversions import ns_to_stamp, people_to_skeleton_array, stamp_to_ns
     from synsp_ros.demo import start_node, stop_node
 
     topics = [f"camera_{v}/people" for v in range(args.views)]
@@ -238,17 +246,9 @@ def run_people(args, people: int) -> dict:
     node = rclpy.create_node("node_latency_bench")
     publishers = [node.create_publisher(SkeletonArray, topic, qos_profile_sensor_data) for topic in topics]
     received = {}             # capture stamp ns -> (monotonic s of arrival, people in it)
-    diagnostics = []
-    node.create_subscription(
-        SkeletonArray, "/refine_node/people",
-        lambda msg: received.setdefault(stamp_to_ns(msg.header.stamp), (time.monotonic(), len(msg.skeletons))),
-        QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
-    node.create_subscription(DiagnosticArray, "/diagnostics", lambda msg: diagnostics.append(diagnostic_values(msg)),
-                             10)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    diagnostics, executor = spin_probe(
+        node, SkeletonArray, "/refine_node/people",
+        lambda msg: received.setdefault(stamp_to_ns(msg.header.stamp), (time.monotonic(), len(msg.skeletons))))
     period = 1.0 / args.rate
     total = int((args.warmup + args.duration) * args.rate)
     measured_from = int(args.warmup * args.rate)
