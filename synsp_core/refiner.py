@@ -298,7 +298,8 @@ class Refiner:
         `bound_by_view_agreement` (V > 1) on fused, then with clean_blend `blend_with_classical` on
         fused and on each view's output against its own input, at fps (None: DEFAULT_FPS).
         """
-        noise = input_noise_mm(views, refined)   # against the model's output, before the stages
+        # the clean blend's noise level: against the model's output, before the stages
+        noise = input_noise_mm(views, refined) if clean_blend else None
         if prior is not None:
             seen = observed.any(axis=0).astype(np.float64)
             bone_seen = seen[:, prior.parents] * seen[:, prior.children]                # (T, B)
