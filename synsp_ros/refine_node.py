@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import colorsys
 import copy
-import math
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,6 @@ from synsp_core.artifacts import find_artifact, resolve_checkpoint
 from synsp_core.bones import bone_prior_for
 from synsp_core.checkpoint import DEFAULT_CHECKPOINT
 from synsp_core.clock_check import ClockCheck
-from synsp_core.gate import REASONS as GATE_REASONS
 from synsp_core.gate import PlausibilityGate
 from synsp_core.people import PeopleTrackerConfig
 from synsp_core.people_pipeline import PeopleInput, PeopleOutput, PeoplePipeline, interpolate_detections
@@ -141,6 +139,7 @@ PARAMETERS = {
 VIEW_COLORS = ((0.90, 0.30, 0.25), (0.25, 0.55, 0.90), (0.95, 0.70, 0.15), (0.60, 0.35, 0.85),
                (0.20, 0.75, 0.75), (0.85, 0.45, 0.70), (0.55, 0.55, 0.55), (0.60, 0.45, 0.25))
 FUSED_COLOR = (0.15, 0.85, 0.30)
+MARKER_LIFETIME = Duration(seconds=0.5)   # RViz drops a skeleton this long after its last message
 
 
 def person_color(person_id: int) -> tuple[float, float, float]:
@@ -661,20 +660,37 @@ class RefineNode(Node):
         skeletons = [("fused", frame.fused, FUSED_COLOR, 1.0)]
         skeletons += [(f"view_{v}", frame.per_view[v], VIEW_COLORS[v % len(VIEW_COLORS)], 0.5)
                       for v in np.flatnonzero(frame.views)]
-        bones = [j for bone in self.skeleton.bones for j in bone]
-        lifetime = Duration(seconds=0.5).to_msg()
+        return MarkerArray(markers=[marker for ns, joints_mm, color, alpha in skeletons
+                                    for marker in self.skeleton_markers(ns, joints_mm, color, alpha, stamp)])
+
+    def skeleton_markers(self, ns: str, joints_mm: np.ndarray, color, alpha: float, stamp,
+                         label: str | None = None) -> list[Marker]:
+        """One skeleton in namespace `ns`: joints (SPHERE_LIST, id 0), bones (LINE_LIST, id 1) and,
+        with `label`, that text (TEXT_VIEW_FACING, id 2) 0.3 m beyond the head along the pelvis ->
+        head line (whatever way the frame's axes point); lifetime 0.5 s."""
+        metres = joints_mm.astype(np.float64) / 1000.0
+        points = [Point(x=x, y=y, z=z) for x, y, z in metres.tolist()]
+        shapes = [(0, Marker.SPHERE_LIST, 0.04, points),
+                  (1, Marker.LINE_LIST, 0.015, [points[j] for bone in self.skeleton.bones for j in bone])]
+        if label is not None:
+            shapes.append((2, Marker.TEXT_VIEW_FACING, 0.2, []))
+        r, g, b = color
         markers = []
-        for ns, joints_mm, (r, g, b), alpha in skeletons:
-            points = [Point(x=x, y=y, z=z) for x, y, z in (joints_mm / 1000.0).tolist()]
-            for marker_id, kind, size, pts in ((0, Marker.SPHERE_LIST, 0.04, points),
-                                               (1, Marker.LINE_LIST, 0.015, [points[j] for j in bones])):
-                marker = Marker(ns=ns, id=marker_id, type=kind, action=Marker.ADD, points=pts,
-                                color=ColorRGBA(r=r, g=g, b=b, a=alpha), lifetime=lifetime)
-                marker.header.stamp, marker.header.frame_id = stamp, self.frame_id
-                marker.pose.orientation.w = 1.0
-                marker.scale.x = marker.scale.y = marker.scale.z = size
-                markers.append(marker)
-        return MarkerArray(markers=markers)
+        for marker_id, kind, size, pts in shapes:
+            marker = Marker(ns=ns, id=marker_id, type=kind, action=Marker.ADD, points=pts,
+                            color=ColorRGBA(r=r, g=g, b=b, a=alpha), lifetime=MARKER_LIFETIME.to_msg())
+            marker.header.stamp, marker.header.frame_id = stamp, self.frame_id
+            marker.pose.orientation.w = 1.0
+            marker.scale.x = marker.scale.y = marker.scale.z = size
+            if kind == Marker.TEXT_VIEW_FACING:
+                names = self.skeleton.joint_names
+                head = metres[names.index("head" if "head" in names else "nose")]
+                up = head - metres[list(self.skeleton.root)].mean(axis=0)
+                marker.text = label
+                marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = \
+                    (head + 0.3 * up / max(float(np.linalg.norm(up)), 1e-6)).tolist()
+            markers.append(marker)
+        return markers
 
     def publish_people(self, outputs: list[PeopleOutput]) -> None:
         """One ~/people SkeletonArray per synchronized frame, in stamp order (the pipeline's
@@ -693,33 +709,10 @@ class RefineNode(Node):
                 self.markers_pub.publish(self.people_markers(output, stamp))
 
     def people_markers(self, output: PeopleOutput, stamp) -> MarkerArray:
-        """Per person (namespace person_<id>): joints (SPHERE_LIST, id 0), bones (LINE_LIST, id 1) in
-        the person's colour, and the id as text (TEXT_VIEW_FACING, id 2) beyond the head, along the
-        pelvis -> head line (whatever way the frame's axes point)."""
-        bones = [j for bone in self.skeleton.bones for j in bone]
-        lifetime = Duration(seconds=0.5).to_msg()
-        names = self.skeleton.joint_names
-        head, root = names.index("head" if "head" in names else "nose"), list(self.skeleton.root)
-        markers = []
-        for pid, joints_mm in zip(output.ids, output.joints):
-            r, g, b = person_color(pid)
-            metres = joints_mm.astype(np.float64) / 1000.0
-            points = [Point(x=x, y=y, z=z) for x, y, z in metres.tolist()]
-            up = metres[head] - metres[root].mean(axis=0)
-            label_at = metres[head] + 0.3 * up / max(float(np.linalg.norm(up)), 1e-6)
-            for marker_id, kind, size, pts in ((0, Marker.SPHERE_LIST, 0.04, points),
-                                               (1, Marker.LINE_LIST, 0.015, [points[j] for j in bones]),
-                                               (2, Marker.TEXT_VIEW_FACING, 0.2, [])):
-                marker = Marker(ns=f"person_{pid}", id=marker_id, type=kind, action=Marker.ADD, points=pts,
-                                color=ColorRGBA(r=r, g=g, b=b, a=1.0), lifetime=lifetime)
-                marker.header.stamp, marker.header.frame_id = stamp, self.frame_id
-                marker.pose.orientation.w = 1.0
-                marker.scale.x = marker.scale.y = marker.scale.z = size
-                if kind == Marker.TEXT_VIEW_FACING:
-                    marker.text = str(pid)
-                    marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = label_at.tolist()
-                markers.append(marker)
-        return MarkerArray(markers=markers)
+        """Per person (namespace person_<id>): joints, bones and the id as text, in the person's colour."""
+        return MarkerArray(markers=[marker for pid, joints_mm in zip(output.ids, output.joints)
+                                    for marker in self.skeleton_markers(f"person_{pid}", joints_mm, person_color(pid),
+                                                                        1.0, stamp, label=str(pid))])
 
     def publish_diagnostics(self) -> None:
         """Per camera: rate, sync and validation counters; for the refiner: latency, backend, views."""
