@@ -54,6 +54,8 @@ def parse_args(argv=None):
     parser.add_argument("--no-bone-lengths", action="store_true", help="node without the bone-length stage")
     parser.add_argument("--people", default="", help="several people: counts, comma-separated (e.g. 1,3,6): "
                         "the multi-person mode on a simulated room, one run per count; '' = one person on PoseArray")
+    parser.add_argument("--window-budget", type=int, default=0,
+                        help="several people: the node's people_window_budget (0 = every person's window every frame)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     return parser.parse_args(argv)
 
@@ -230,7 +232,8 @@ def run_people(args, people: int) -> dict:
     topics = [f"camera_{v}/people" for v in range(args.views)]
     params = {"checkpoint": args.checkpoint, "backend": args.backend, "emit_delay": args.emit_delay,
               "torch_threads": args.torch_threads, "input_topics": "[" + ",".join(topics) + "]",
-              "input_types": "[skeleton_array]", "bone_lengths": str(not args.no_bone_lengths).lower()}
+              "input_types": "[skeleton_array]", "bone_lengths": str(not args.no_bone_lengths).lower(),
+              "people_window_budget": args.window_budget}
     (REPO / "out").mkdir(exist_ok=True)
     node_proc = start_node("synsp_ros.refine_node", params, REPO / "out" / f"node_latency_people{people}_refine.log")
     room = Room(RoomConfig(people=people, cameras=args.views, fps=args.rate,
@@ -300,7 +303,8 @@ def run_people(args, people: int) -> dict:
     tracked = next((values for name, values in last.items() if name.endswith("people")), {})
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "people": people, "views": args.views, "rate_hz": args.rate, "duration_s": args.duration, "emit_delay": d,
+        "people": people, "window_budget": args.window_budget, "views": args.views, "rate_hz": args.rate,
+        "duration_s": args.duration, "emit_delay": d,
         "backend": refiner.get("backend", "?"), "load_average": os.getloadavg(), "cpus": os.cpu_count(),
         "frames_measured": len(expected), "dropped_frames": sum(g is None for g in got), "early_releases": early,
         "people_per_frame_seen": float(seen_per_frame[list(expected)].mean()),
@@ -311,6 +315,7 @@ def run_people(args, people: int) -> dict:
         "node_step_latency_ms": {k: refiner.get(f"step_latency_{k}_ms") for k in ("p50", "p99")},
         "node_publish_latency_ms": {k: refiner.get(f"publish_latency_{k}_ms") for k in ("p50", "p99")},
         "model_calls": refiner.get("model_calls"), "largest_batch": refiner.get("max_batch"),
+        "skipped_windows": refiner.get("skipped_windows"),
         "tracker": {k: tracked.get(k) for k in ("born", "lost", "id_switches_absorbed", "tentative_dropped")},
         "room_id_switches": room.id_switches,
         "sync_drops": {name: {k: v for k, v in values.items() if k.startswith(("dropped", "lost"))}

@@ -49,9 +49,12 @@ class ClockCheck:
         offsets = self.offsets[fresh]
         if len(self.offsets) > 1 and np.isnan(self.offsets).sum() == len(self.offsets) - 1:
             offsets = np.append(offsets, 0.0)   # the first camera heard: the receiver's clock votes too
-        groups = [offsets[np.abs(offsets - offset) <= self.max_skew_s] for offset in offsets]
-        reference = max(groups, key=lambda group: (len(group), -abs(float(np.median(group)))))
-        accepted = abs(self.offsets[view] - float(np.median(reference))) <= self.max_skew_s
+        if offsets.max() - offsets.min() <= self.max_skew_s:   # all agree (the usual case): no vote
+            accepted = True
+        else:
+            groups = [offsets[np.abs(offsets - offset) <= self.max_skew_s] for offset in offsets]
+            reference = max(groups, key=lambda group: (len(group), -abs(float(np.median(group)))))
+            accepted = abs(self.offsets[view] - float(np.median(reference))) <= self.max_skew_s
         self.isolated[view] = not accepted
         self.dropped[view] += not accepted
         return accepted

@@ -210,17 +210,19 @@ class PeopleEvents:
 class PeoplePipeline:
     """PeopleTracker -> MultiPersonRefiner -> PeopleAssembler, one synchronized frame at a time.
 
-    backend, num_views, emit_delay, max_gap_s, bone_prior_factory: as MultiPersonRefiner.
+    backend, num_views, emit_delay, max_gap_s, bone_prior_factory, window_budget: as MultiPersonRefiner.
     tracker_config: PeopleTrackerConfig (None: defaults). `push(stamp_s, detections, tag)`
     -> the PeopleOutputs released by it; `flush()` at the end of a stream; `restart()` for a new
     stream whose stamps may go back. `last_events` says who was born, lost, or had an id switch.
     """
 
     def __init__(self, backend, num_views: int, emit_delay: int | None = None, max_gap_s: float = math.inf,
-                 bone_prior_factory=None, tracker_config: PeopleTrackerConfig | None = None):
+                 bone_prior_factory=None, tracker_config: PeopleTrackerConfig | None = None,
+                 window_budget: int | None = None):
         self.num_views = num_views
         self.tracker = PeopleTracker(num_views, backend.config.num_joints, tracker_config)
-        self.refiner = MultiPersonRefiner(backend, num_views, emit_delay, max_gap_s, bone_prior_factory)
+        self.refiner = MultiPersonRefiner(backend, num_views, emit_delay, max_gap_s, bone_prior_factory,
+                                          window_budget=window_budget)
         self.assembler = PeopleAssembler(max_held=8 * backend.config.window)
         self.last_stamp_s: float | None = None
         self.last_events = PeopleEvents([], [], [])

@@ -45,6 +45,7 @@ Choices, on purpose:
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,19 @@ import torch
 from synsp_core.bones import BoneLengthPrior
 from synsp_core.refiner import MAX_ABS_MM
 from synsp_core.swaa import StreamingSWAA
+
+SKIP_INPUT_WEIGHT = 1e-6   # SWAA weight of an input pose standing in for a skipped window (skip_model)
+
+
+def edge_taper(window: int) -> np.ndarray:
+    """SWAA weights of a window's rows while a window budget skips windows: 0.25, 0.75 on the two
+    frames at each edge, 1 inside. Refined every other frame, a frame would otherwise average the
+    windows' odd positions and the next frame their even ones, and the model's edge frames differ
+    from its middle ones: a zig-zag (room demo, budget 2 of 3 people: Accel 4.92 -> 7.85 mm/frame^2
+    untapered, 5.77 tapered; 2026-12-03, `python -m synsp_ros.demo_room --offline --window-budget 2`)."""
+    if window < 4:
+        return np.ones(window)
+    return np.concatenate([[0.25, 0.75], np.ones(window - 4), [0.75, 0.25]])
 
 
 @dataclass
@@ -64,7 +78,7 @@ class RefinedFrame:
     per_view: np.ndarray    # (V, J, D) mm, each view's refined pose
     quality: np.ndarray     # (V,) PQE quality in [1/e, 1]; 0 for views not in use
     views: np.ndarray       # (V,) bool, views that contributed to this frame
-    windows: np.ndarray     # (V,) int, windows averaged per view
+    windows: np.ndarray     # (V,) int, windows averaged per view (under a window budget: weighted, copies too)
     joint_quality: np.ndarray  # (J,) in [0, 1]: best view quality x joint confidence; 0 = seen by no view
 
 
@@ -80,6 +94,7 @@ class StreamingStats:
     missing_joints: int = 0      # joints of received poses that were missing (NaN, implausible, confidence 0)
     nonfinite_windows: int = 0   # (window, view) outputs with NaN/inf, given weight 0
     dropped_frames: int = 0      # finalized frames with no finite view, not returned
+    skipped_windows: int = 0     # windows left out of the model by a window budget (skip_model)
 
 
 class StreamingRefiner:
@@ -132,6 +147,8 @@ class StreamingRefiner:
         self.in_use = np.zeros(v, dtype=bool)
         self.swaa.reset()
         self.windows_pushed = 0
+        self.last_model_window: int | None = None   # index of the newest window the model refined
+        self.last_rows: np.ndarray | None = None    # its SWAA rows (W, V, J*D + 2), for skip_model
         self.pending_stamps: dict[int, float] = {}  # SWAA frame index -> capture stamp
         self.pending_confidence: dict[int, np.ndarray] = {}  # SWAA frame index -> (V, J) as received
         self.last_stamp_s: float | None = None
@@ -201,12 +218,49 @@ class StreamingRefiner:
         v, w = self.num_views, self.window
         return self.buffers.reshape(v, w, self.pose_size), self.in_use.copy(), self.confidence
 
-    def finish(self, refined, quality) -> list[RefinedFrame]:
+    def finish(self, refined, quality, taper: bool = False) -> list[RefinedFrame]:
         """The second half of `push` after `prepare`: this window's model outputs, refined
-        (V, W, J*D) and quality (V, W) (numpy or torch, any float dtype) -> the frames finalized."""
+        (V, W, J*D) and quality (V, W) (numpy or torch, any float dtype) -> the frames finalized.
+        taper: weigh the window's rows by `edge_taper`, while a window budget skips windows."""
         if not self.awaiting_model:
             raise RuntimeError("finish without a prepared window (prepare returned needs_model False)")
-        return self.decode(self.swaa.push(self.window_rows(refined, quality)))
+        return self.decode(self.swaa.push(self.window_rows(refined, quality, taper)))
+
+    def windows_without_model(self) -> float:
+        """Windows pushed since the newest one the model refined, counting a prepared one (inf
+        when none was refined yet): above emit_delay, the frame the prepared window finalizes is
+        covered by no refined window, so a window budget must not skip it."""
+        if self.last_model_window is None:
+            return math.inf
+        return self.windows_pushed - self.last_model_window
+
+    def skip_model(self) -> list[RefinedFrame]:
+        """`finish` without a model call, for a window budget (MultiPersonRefiner): the prepared
+        window enters the SWAA as the newest refined window shifted by the frames since, so
+        consecutive frames keep averaging nearly the same windows (zero-weight rows instead
+        doubled the room demo's Accel). The newest frames, which that window does not reach,
+        get their input pose (a missing joint: its mean over the view's window) with weight
+        SKIP_INPUT_WEIGHT: nothing against a refined window later, and the pose that comes out
+        (windows 0, quality 0) if the stream ends first."""
+        if not self.awaiting_model:
+            raise RuntimeError("skip_model without a prepared window (prepare returned needs_model False)")
+        shift = min(self.windows_without_model(), self.window)
+        rows = np.zeros((self.window, self.num_views, self.pose_size + 2))
+        if shift < self.window:
+            rows[:-shift] = self.last_rows[shift:]
+        with warnings.catch_warnings():   # a joint never seen in a view's window: NaN, that view left out
+            warnings.simplefilter("ignore", RuntimeWarning)
+            seen = np.where(self.observed[..., None, None], self.buffers, np.nan)
+            poses = np.where(np.isnan(self.buffers), np.nanmean(seen, axis=1, keepdims=True), self.buffers)[:, -shift:]
+        complete = np.isfinite(poses).all(axis=(2, 3))                                       # (V, shift)
+        weight = SKIP_INPUT_WEIGHT * (self.observed[:, -shift:] & complete & self.in_use[:, None]).T   # (shift, V)
+        rows[-shift:, :, :-2] = np.where(weight[..., None] > 0, poses.reshape(self.num_views, shift, -1).transpose(1, 0, 2), 0.0) \
+            * weight[..., None]
+        rows[-shift:, :, -1] = weight
+        self.awaiting_model = False
+        self.windows_pushed += 1
+        self.stats.skipped_windows += 1
+        return self.decode(self.swaa.push(rows.reshape(self.window, -1)))
 
     def flush(self) -> list[RefinedFrame]:
         """Finalize every held frame now (end of stream), averaged over the windows so far."""
@@ -263,9 +317,9 @@ class StreamingRefiner:
                                         torch.from_numpy(confidence[None]))
         return self.window_rows(refined[0], quality[0])
 
-    def window_rows(self, refined, quality) -> np.ndarray:
+    def window_rows(self, refined, quality, taper: bool = False) -> np.ndarray:
         """One window's model outputs, refined (V, W, J*D) and quality (V, W) -> the weighted
-        SWAA rows (W, V * (J*D + 2))."""
+        SWAA rows (W, V * (J*D + 2)); taper: rows weighted by `edge_taper` (see finish)."""
         v, w = self.num_views, self.window
         if isinstance(refined, torch.Tensor):
             refined = refined.float().cpu().numpy()
@@ -280,10 +334,13 @@ class StreamingRefiner:
         finite = np.isfinite(refined).all(axis=(1, 2)) & np.isfinite(quality).all(axis=1)
         self.stats.nonfinite_windows += int((self.in_use & ~finite).sum())
         weight = (self.observed & (self.in_use & finite)[:, None]).astype(np.float64)  # (V, W)
+        if taper:
+            weight = weight * edge_taper(w)[None, :]
         rows = np.empty((w, v, self.pose_size + 2))
         rows[:, :, :-2] = np.where(weight[..., None] > 0, refined, 0.0).transpose(1, 0, 2) * weight.T[..., None]
         rows[:, :, -2] = np.where(weight > 0, quality, 0.0).T * weight.T
         rows[:, :, -1] = weight.T
+        self.last_rows, self.last_model_window = rows, self.windows_pushed
         self.windows_pushed += 1
         return rows.reshape(w, -1)
 
@@ -347,6 +404,7 @@ class MultiPersonStats:
     frames_in: int = 0        # frames pushed
     model_calls: int = 0      # backend calls (one per frame in which some person had a window; more with max_batch)
     windows: int = 0          # person windows refined (the sum of the batch sizes)
+    skipped_windows: int = 0  # person windows left out by window_budget
     max_batch: int = 0        # the largest batch so far
     started: int = 0          # person states created
     removed: int = 0          # person states flushed and removed
@@ -359,6 +417,14 @@ class MultiPersonRefiner:
     backend, num_views, emit_delay, max_gap_s: as StreamingRefiner (the same for every person).
     bone_prior_factory: a callable returning a fresh BoneLengthPrior for each new person (None: off).
     max_batch: at most this many people per backend call (None: all in one call).
+    window_budget: at most this many people's windows refined per frame (None: everyone's), for a
+    CPU that cannot refine a crowd at the frame rate. The people whose newest refined window is
+    the oldest go first; the others' windows enter their SWAA with weight 0 (`skip_model`), so
+    their frames average fewer windows (about W x budget / people of them) and come out at the
+    same time. A person whose next finalized frame no refined window would cover is refined
+    whatever the budget: nothing is dropped, and a new person is refined at once. In a frame where
+    the budget skips someone, the refined windows are weighted by `edge_taper`. Room demo (3 people, 4 cameras, 2026-12-03):
+    budget 2: MPJPE 23.9 -> 24.1 mm, Accel 4.92 -> 5.77 mm/frame^2 (docs/people.md).
 
     push(stamp_s, people) -> {person id: [RefinedFrame, ...]}: `people` maps every person being
     tracked to their views this frame (PersonViews, people.TrackedPerson, or a plain list of V
@@ -368,15 +434,17 @@ class MultiPersonRefiner:
     """
 
     def __init__(self, backend, num_views: int, emit_delay: int | None = None, max_gap_s: float = math.inf,
-                 bone_prior_factory=None, max_batch: int | None = None):
+                 bone_prior_factory=None, max_batch: int | None = None, window_budget: int | None = None):
         if num_views < 1:
             raise ValueError(f"num_views must be >= 1, got {num_views}")
         if max_batch is not None and max_batch < 1:
             raise ValueError(f"max_batch must be >= 1 or None, got {max_batch}")
+        if window_budget is not None and window_budget < 1:
+            raise ValueError(f"window_budget must be >= 1 or None, got {window_budget}")
         StreamingRefiner(backend, num_views, emit_delay, max_gap_s)   # checks the arguments now
         self.backend, self.num_views, self.max_gap_s = backend, num_views, max_gap_s
         self._emit_delay = emit_delay
-        self.bone_prior_factory, self.max_batch = bone_prior_factory, max_batch
+        self.bone_prior_factory, self.max_batch, self.window_budget = bone_prior_factory, max_batch, window_budget
         self.refiners: dict[int, StreamingRefiner] = {}
         self.stats = MultiPersonStats()
 
@@ -426,6 +494,9 @@ class MultiPersonRefiner:
             out[pid], needs_model = refiner.prepare(stamp_s, poses, live, confidences)
             if needs_model:
                 prepared.append(pid)
+        chosen = self.within_budget(prepared, out)
+        binding = len(chosen) < len(prepared)
+        prepared[:] = chosen
         chunk = self.max_batch or max(len(prepared), 1)
         for start in range(0, len(prepared), chunk):
             ids = prepared[start:start + chunk]
@@ -435,7 +506,25 @@ class MultiPersonRefiner:
             self.stats.windows += len(ids)
             self.stats.max_batch = max(self.stats.max_batch, len(ids))
             for row, pid in enumerate(ids):
-                out[pid] += self.refiners[pid].finish(refined[row], quality[row])
+                out[pid] += self.refiners[pid].finish(refined[row], quality[row], taper=binding)
+
+    def within_budget(self, prepared: list[int], out: dict) -> list[int]:
+        """The prepared people the model refines this frame (window_budget); the others' windows
+        are skipped now, their finalized frames added to `out`."""
+        if self.window_budget is None or len(prepared) <= self.window_budget:
+            return prepared
+        waits = {pid: self.refiners[pid].windows_without_model() for pid in prepared}
+        # ties: the one skipped most so far, then the lowest id (sorted is stable), so a budget of
+        # B for P people skips each person in P - B of every P frames
+        by_wait = sorted(prepared, key=lambda pid: (-waits[pid], -self.refiners[pid].stats.skipped_windows))
+        delay = self.refiners[prepared[0]].emit_delay
+        due = sum(waits[pid] > delay for pid in prepared)
+        chosen = set(by_wait[:max(self.window_budget, due)])
+        for pid in prepared:
+            if pid not in chosen:
+                out[pid] += self.refiners[pid].skip_model()
+                self.stats.skipped_windows += 1
+        return [pid for pid in prepared if pid in chosen]
 
     def remove(self, person_ids) -> dict[int, list[RefinedFrame]]:
         """Flush and forget these people (lost): {id: their held frames}."""

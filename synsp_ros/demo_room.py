@@ -256,7 +256,8 @@ def run_offline(room: Room, args) -> RoomScorer:
     torch.set_num_threads(args.torch_threads)
     backend = create_backend(args.checkpoint or None, "cpu" if args.backend == "auto" else args.backend)
     pipeline = PeoplePipeline(backend, room.num_cameras, args.emit_delay, max_gap_s=0.5,
-                              bone_prior_factory=lambda: bone_prior_for(backend.config))
+                              bone_prior_factory=lambda: bone_prior_for(backend.config),
+                              window_budget=args.window_budget or None)
     scorer = RoomScorer(room)
     fps = room.config.fps
 
@@ -293,6 +294,8 @@ def parse_args(argv=None):
     parser.add_argument("--backend", default="auto", help="auto | tensorrt | cuda | cpu (offline: auto = cpu, never builds)")
     parser.add_argument("--emit-delay", type=int, default=7, help="frames, 0 (causal) .. window-1 (full average)")
     parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--window-budget", type=int, default=0,
+                        help="offline: people's windows refined per frame at most (0 = everyone's; the node's people_window_budget)")
     parser.add_argument("--stamp-jitter", type=float, default=0.002, help="s, std of each camera's stamp jitter (live)")
     parser.add_argument("--startup-timeout", type=float, default=120.0, help="s to wait for the node (live)")
     return parser.parse_args(argv)

@@ -87,6 +87,10 @@ PARAMETERS = {
     "people_lost_timeout": (1.0, describe(
         _T.PARAMETER_DOUBLE, "s, several people: a person no camera saw for this long is lost (an occlusion "
         "shorter keeps the id)", float_range=(0.05, 60.0))),
+    "people_window_budget": (0, describe(
+        _T.PARAMETER_INTEGER, "several people: at most this many people's windows refined per frame, the people "
+        "refined longest ago first (0 = everyone's, every frame): a CPU that cannot refine a crowd at the camera "
+        "rate trades some smoothness for latency (synsp_core.streaming.MultiPersonRefiner)", int_range=(0, 64))),
     "layout": ("h36m17", describe(
         _T.PARAMETER_STRING, f"joint layout of the inputs, one of {sorted(SKELETONS)}; must match the checkpoint")),
     "window": (8, describe(
@@ -252,7 +256,8 @@ class RefineNode(Node):
                 bone_prior_factory=lambda: bone_prior_for(config, bones, horizon),
                 tracker_config=PeopleTrackerConfig(
                     gate_mm=p["people_gate"] * 1000.0, birth_frames=p["people_birth_frames"],
-                    lost_timeout_s=p["people_lost_timeout"], view_timeout_s=p["view_timeout"]))
+                    lost_timeout_s=p["people_lost_timeout"], view_timeout_s=p["view_timeout"]),
+                window_budget=p["people_window_budget"] or None)
             self.people_input = PeopleInput(self.num_views, self.skeleton.num_joints)
             self.input_stamps_ns = [(None, None)] * self.num_views   # per camera: its last two stamps (ns)
             self.people_counters = {name: np.zeros(self.num_views, dtype=np.int64)

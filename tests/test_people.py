@@ -342,3 +342,57 @@ def test_multi_person_refiner_max_batch_and_plain_lists():
         MultiPersonRefiner(backend, V, max_batch=0)
     with pytest.raises(RuntimeError, match="finish without a prepared window"):
         StreamingRefiner(backend, V).finish(np.zeros((V, W, J * 3)), np.ones((V, W)))
+
+
+def test_window_budget_refines_the_longest_waiting_and_drops_nothing():
+    """3 people, budget 1: one window per frame (plus a newcomer's), in turn; every frame still
+    comes out, at the same time as without a budget. An identity model returns each window's
+    input, so every average of windows is the input itself: skipped windows (copies of the last
+    refined one, input poses with a tiny weight) leave the outputs exactly as they were."""
+    class Identity:                              # refined = input (a missing joint: 0), quality 1
+        config = make_backend().config
+
+        def __call__(self, poses, view_mask=None, confidence=None):
+            return poses.nan_to_num(0.0), torch.ones(poses.shape[:3])
+
+    room = make_room()
+    room.views[1, 2, 20:30, 5] = np.nan          # a missing joint in one camera of person 1
+    outputs = {}
+    for budget in (None, 1):
+        backend = CountingBackend(Identity())
+        multi = MultiPersonRefiner(backend, V, emit_delay=W - 1, window_budget=budget)
+        frames = {p: [] for p in range(P)}
+        released = []                            # frames out per push
+        for t in range(40):
+            out = multi.push(t / FPS, {p: list(room.views[p, :, t]) for p in range(P)})
+            released.append(sum(len(f) for f in out.values()))
+            for p, f in out.items():
+                frames[p] += f
+        for p, f in multi.flush().items():
+            frames[p] += f
+        outputs[budget] = (frames, released, backend.batches, multi)
+    frames, released, batches, multi = outputs[1]
+    reference, reference_released, _, _ = outputs[None]
+    assert batches == [3] + [1] * 39             # the newcomers at once, then one person per frame
+    assert multi.stats.windows == 42 and multi.stats.skipped_windows == 3 * 40 - 42
+    assert [multi.refiners[p].stats.skipped_windows for p in range(P)] == [26, 26, 26]   # in turn
+    assert released == reference_released       # frames released at the same pushes
+    for p in range(P):
+        assert [f.stamp_s for f in frames[p]] == [f.stamp_s for f in reference[p]] == [t / FPS for t in range(40)]
+        for got, expected in zip(frames[p], reference[p]):
+            np.testing.assert_allclose(got.per_view, expected.per_view, atol=0.01)
+            assert np.isfinite(got.fused).all()
+        assert all((f.windows[f.views] >= 1).all() for f in frames[p][:-W])   # each refined by some window
+
+
+def test_window_budget_never_skips_a_frame_no_window_would_cover():
+    """emit_delay 0: each frame is finalized by its own window, so the budget cannot skip anyone."""
+    backend = CountingBackend(make_backend())
+    multi = MultiPersonRefiner(backend, V, emit_delay=0, window_budget=1)
+    room = make_room()
+    for t in range(5):
+        out = multi.push(t / FPS, {p: list(room.views[p, :, t]) for p in range(P)})
+        assert all(len(f) == 1 and f[0].windows.max() == 1 for f in out.values())
+    assert backend.batches == [3] * 5 and multi.stats.skipped_windows == 0
+    with pytest.raises(ValueError, match="window_budget"):
+        MultiPersonRefiner(backend, V, window_budget=0)

@@ -126,13 +126,15 @@ def assign(out, truth, stamps, tolerance_mm: float, warm_up: int = 6) -> dict:
 
 def test_people_on_skeleton_array_cameras_get_stable_global_ids(tmp_path):
     """3 people, 3 cameras, each camera with its own ids and order (camera 2 switches ids halfway,
-    camera 1 misses person 0 for a while): ~/people has the 3 of them with stable global ids."""
+    camera 1 misses person 0 for a while): ~/people has the 3 of them with stable global ids.
+    With people_window_budget 1 (one person's window per frame, the newcomers' at once), every
+    frame still has everyone."""
     topics = [f"people_cam_{v}/skeletons" for v in range(3)]
     frames, views, P = 60, 3, 3
     truth = room(frames, P)
     rng = np.random.default_rng(1)
     ids = np.stack([rng.permutation(90)[:P] + 10 * v for v in range(views)])   # camera v's id of person p
-    with people_node(tmp_path, topics, ["skeleton_array"], "people_probe") as setup:
+    with people_node(tmp_path, topics, ["skeleton_array"], "people_probe", people_window_budget=1) as setup:
         t0 = now_ns()
         stamps = [t0 + k * FRAME_NS for k in range(frames)]
         for t, stamp in enumerate(stamps):
@@ -155,6 +157,7 @@ def test_people_on_skeleton_array_cameras_get_stable_global_ids(tmp_path):
         assert values["born"] == "3" and values["lost"] == "0" and int(values["id_switches_absorbed"]) >= 3
         refiner = latest_diagnostics(setup.probe, setup.diagnostics, "refiner")
         assert int(refiner["model_calls"]) <= int(refiner["frames_in"]) and refiner["max_batch"] == "3"
+        assert int(refiner["skipped_windows"]) >= int(refiner["windows"]) > 0   # 2 of 3 skipped
         # markers: a colour per person and its id as text
         setup.probe.wait_for(lambda: setup.probe.snapshot(setup.markers), 30, "~/markers")
         markers = setup.probe.snapshot(setup.markers)[-1][1].markers
