@@ -13,7 +13,9 @@ transfer matrix (docs/training.md) and switchable for ablation:
    so i.i.d. noise is smoothed as a tuned filter would, and nearly clean motion is not blurred;
 2. 3D: the bone-length stage (synsp_core.bones: a running estimate of the person's bone lengths
    from the fused output, every output pose projected onto it), as in the node
-   (`bone_lengths=False` turns it off);
+   (`bone_lengths=False` turns it off); offline, on nearly clean input (the clean blend's band),
+   each bone's length may also follow the pose where the input shows it does
+   (`bones.pose_dependence`: conventions whose joints are not on rigid bones);
 3. the multi-view floor (`agreement_bound`): the fused pose stays within about one expected error
    of the classical estimate (mean of views + Gaussian filter), that error measured by the views'
    own disagreement (`bound_by_view_agreement`). Not in the SynSP paper: learned corrections
@@ -43,7 +45,7 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter1d
 
-from synsp_core.bones import BoneLengthPrior, bone_prior_for
+from synsp_core.bones import BoneLengthPrior, bone_prior_for, pose_dependence
 from synsp_core.model import SynSP
 from synsp_core.motion import resample, resample_to_length
 from synsp_core.swaa import swaa
@@ -142,6 +144,12 @@ def bound_by_view_agreement(fused: np.ndarray, views: np.ndarray, observed: np.n
     return classical + correction * gaussian_filter1d(scale, 2.0, axis=0, mode="nearest")[..., None]
 
 
+def cleanliness(noise_mm):
+    """1 where the input's noise level (mm, `input_noise_mm`) is under CLEAN_NOISE_MM[0], 0 above
+    CLEAN_NOISE_MM[1], linear between: how far the clean-input rules apply."""
+    return np.clip((CLEAN_NOISE_MM[1] - noise_mm) / (CLEAN_NOISE_MM[1] - CLEAN_NOISE_MM[0]), 0.0, 1.0)
+
+
 def blend_with_classical(estimate: np.ndarray, views: np.ndarray, observed: np.ndarray, noise_mm: np.ndarray,
                          fps: float) -> np.ndarray:
     """The clean-input floor: estimate (T, J, D) -> classical + share * (estimate - classical).
@@ -162,8 +170,7 @@ def blend_with_classical(estimate: np.ndarray, views: np.ndarray, observed: np.n
         warnings.simplefilter("ignore", RuntimeWarning)       # frames with no observed joint
         level = np.nanmean(np.where(observed, noise_mm, np.nan), axis=(0, 2))        # (T,)
     level = gaussian_filter1d(np.nan_to_num(level, nan=np.inf).clip(max=1e3), NOISE_SMOOTHING_S * fps, mode="nearest")
-    clean = np.clip((CLEAN_NOISE_MM[1] - level) / (CLEAN_NOISE_MM[1] - CLEAN_NOISE_MM[0]), 0.0, 1.0)
-    share = 1.0 - (1.0 - CLEAN_MODEL_SHARE) * clean
+    share = 1.0 - (1.0 - CLEAN_MODEL_SHARE) * cleanliness(level)
     return classical + share[:, None, None] * (estimate - classical)
 
 
@@ -293,17 +300,22 @@ class Refiner:
         input views (V, T, J, D) observed (V, T, J) -> float32 (refined, fused).
 
         Bone lengths are estimated from fused (one recording = one stream), learning only from
-        bones whose two joints some view saw, and only those bones are projected. The floors come
-        last so that nothing after them can take an output further from the classical estimate:
+        bones whose two joints some view saw, and only those bones are projected; where the input
+        is nearly clean (`cleanliness` of its median noise level), plus their pose dependence.
+        The floors come last so that nothing after them can take an output further from the
+        classical estimate:
         `bound_by_view_agreement` (V > 1) on fused, then with clean_blend `blend_with_classical` on
         fused and on each view's output against its own input, at fps (None: DEFAULT_FPS).
         """
-        # the clean blend's noise level: against the model's output, before the stages
-        noise = input_noise_mm(views, refined) if clean_blend else None
+        # the input's noise level: against the model's output, before the stages
+        noise = input_noise_mm(views, refined) if clean_blend or prior is not None else None
         if prior is not None:
             seen = observed.any(axis=0).astype(np.float64)
             bone_seen = seen[:, prior.parents] * seen[:, prior.children]                # (T, B)
             lengths = prior.stream_lengths(fused, bone_seen)
+            clean = float(cleanliness(np.median(noise[observed]))) if observed.any() else 0.0
+            if clean > 0:   # nearly clean input: bones may stretch with the pose (pose_dependence)
+                lengths = lengths + clean * pose_dependence(prior, fused, views, observed, bone_seen)
             # a bone with a predicted (unseen) joint keeps its length: projecting it would pull the
             # seen joint toward the prediction; faded in and out over ~2 frames, so that a joint
             # going missing or coming back gives no jolt

@@ -146,3 +146,45 @@ def test_estimate_resists_outliers_and_learns_only_from_observed_bones():
     lengths = prior.stream_lengths(stretched, weights)
     twin = prior.twin[wrist]
     assert abs(lengths[-1, wrist] - 0.5 * (1.5 * true[wrist] + true[twin])) < 1.0
+
+
+def stretched_thigh(poses: np.ndarray, prior: BoneLengthPrior, mm: float) -> tuple[np.ndarray, int, np.ndarray]:
+    """The left thigh lengthened by `mm` x (cos of the knee angle - its mean), as a convention
+    whose knee centre is not on a rigid bone: (poses, that bone's index, its true lengths (T,))."""
+    hip, knee, ankle = (H36M17.joint_names.index(n) for n in ("l_hip", "l_knee", "l_ankle"))
+    bone = [b for b, (p, c) in enumerate(prior.bones) if (p, c) == (hip, knee)][0]
+    thigh, shin = poses[:, knee] - poses[:, hip], poses[:, ankle] - poses[:, knee]
+    cos = (thigh * shin).sum(-1) / np.linalg.norm(thigh, axis=-1) / np.linalg.norm(shin, axis=-1)
+    shift = thigh / np.linalg.norm(thigh, axis=-1, keepdims=True) * (mm * (cos - cos.mean()))[:, None]
+    out = poses.copy()
+    out[:, [knee, ankle]] += shift[:, None]            # the knee and the shin below it move along the thigh
+    return out, bone, prior.bone_lengths(out)[:, bone]
+
+
+def test_pose_dependence_follows_a_bone_that_stretches_with_the_pose():
+    prior = BoneLengthPrior(H36M17)
+    poses, bone, true = stretched_thigh(walking(), prior, 60.0)
+    rng = np.random.default_rng(0)
+    views = (poses + rng.normal(0, 2.0, poses.shape))[None]       # one view, nearly clean
+    observed = np.ones(views.shape[:3], dtype=bool)
+    weights = np.ones((len(poses), len(prior.bones)))
+    output = poses + rng.normal(0, 1.0, poses.shape)                 # the model's output, a little off
+    term = bones.pose_dependence(prior, output, views, observed, weights)
+    varying = true - true.mean()
+    assert varying.std() > 3.0                                       # the bone does stretch
+    assert np.sqrt(np.mean((term[:, bone] - varying) ** 2)) < 0.25 * varying.std()
+    others = np.delete(term, bone, axis=1)
+    assert np.abs(others).max() < 0.5 * varying.std()                # the rigid bones stay (nearly) rigid
+
+
+def test_pose_dependence_is_nothing_on_rigid_bones_under_noise():
+    prior = BoneLengthPrior(H36M17)
+    poses = walking()
+    rng = np.random.default_rng(1)
+    views = np.stack([poses + rng.normal(0, 20.0, poses.shape) for _ in range(2)])
+    observed = np.ones(views.shape[:3], dtype=bool)
+    observed[0, :, 3] = False                                         # a foot one camera never saw
+    term = bones.pose_dependence(prior, poses, views, observed, np.ones((len(poses), len(prior.bones))))
+    assert np.sqrt(np.mean(term ** 2)) < 0.5 and np.isfinite(term).all()
+    few = bones.pose_dependence(prior, poses[:30], views[:, :30], observed[:, :30], np.ones((30, len(prior.bones))))
+    assert (few == 0).all()                                           # too few frames to fit: rigid
