@@ -33,12 +33,14 @@ the path added back after SWAA); where the input's mean noise level against that
 CLEAN_RECORDING_MM[0], it is refined again without, the two blended linearly up to
 CLEAN_RECORDING_MM[1] (`cleanliness`; noisy input costs two passes). Measured on a fast test clip
 (soccer_1) and the walk of tests/data: 5 mm of i.i.d. noise per coordinate 10.3 mm, the
-estimator-like errors 15.5 (the model follows their slow parts), 20 mm 34.2. The training motion is in the pelvis frame, so the model takes a root that moves
+estimator-like errors 15.5 (the model follows their slow parts), 20 mm 34.2.
+The training motion is in the pelvis frame, so the model takes a root that moves
 within its window for noise: on people walking through a room (world frame, 11 of the extra CMU
 takes at 1.1 m/s, Human3.6M convention, nearly clean input, 1 view) it gave 9.14 mm against 6.43
 for the best Gaussian filter; centred on the path, 6.64 (the model's own centring, a straight line
-per window, leaves the body's sway). Not on noisy input: the path's own noise then jitters the
-output (1 view, validation: 18 of 30 cells hold with the path everywhere). docs/training.md.
+per window, leaves the body's sway); with the blend above, 7.19. Not on noisy input: the path's own
+noise then jitters the output (1 view, validation: 18 of 30 cells hold with the path everywhere).
+docs/training.md.
 
 Missing joints (NaN, or confidence 0) are welcome: an optional per-joint confidence in [0, 1]
 weighs the joints (`confidence=`); a missing joint goes to the model as its interpolation in time
@@ -74,7 +76,7 @@ CLASSICAL_SIGMA_S = 0.05       # s: the clean blend's Gaussian filter (1.5 frame
 NOISE_SMOOTHING_S = 0.5        # s: the clean blend follows the noise level over about this long
 DEFAULT_FPS = 30.0             # the frame rate assumed for the seconds above when the caller gives none
 ROOT_PATH_SIGMA = 1.0          # frames at the model's rate: the smoothing of the root path frames are centred on
-CLEAN_RECORDING_MM = (11.0, 13.0)   # a recording's mean noise level (mm): up to the first, frames centred on the root path
+CLEAN_RECORDING_MM = (11.0, 13.0)   # a recording's mean noise level (mm): up to the first, centred on the root path
 POSE_BONES_NOISE_MM = (9.5, 10.5)   # ... (mm): up to the first, bones may stretch with the pose (bones.pose_dependence)
 
 

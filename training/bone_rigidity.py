@@ -34,7 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     prior = BoneLengthPrior(H36M17)
     bones = prior.bones
-    adjacent = [[k for k, other in enumerate(bones) if k != b and set(other) & set(bone)] for b, bone in enumerate(bones)]
+    adjacent = [[k for k, other in enumerate(bones) if k != b and set(other) & set(bone)]
+                for b, bone in enumerate(bones)]
     print("| takes | convention | raw | fit on adjacent bones | fit on all bones |\n|---|---|---|---|---|")
     for split, name in (("val", "validation"), ("test", "test")):
         seqs = sequences(args.cmu_dir, split)

@@ -44,18 +44,18 @@ def main() -> None:
             for views in (1, 4):
                 gts, noisy = [], []
                 for k, take in enumerate(takes):
-                    motion = NAMED_CONVENTIONS[convention].apply(resample(take.poses, take.fps, 30.0)).astype(np.float32)
-                    gts.append(motion)
-                    noisy.append(synthesize_views(motion, views, errors, 30.0, np.random.default_rng([k, views])))
+                    motion = NAMED_CONVENTIONS[convention].apply(resample(take.poses, take.fps, 30.0))
+                    gts.append(motion.astype(np.float32))
+                    noisy.append(synthesize_views(gts[-1], views, errors, 30.0, np.random.default_rng([k, views])))
                 means = [v.mean(axis=0) for v in noisy]
-                (floor_mpjpe, floor_accel), sigma = min((score([make_filter("gaussian", sigma=s)(x) for x in means], gts), s)
-                                                        for s in SIGMAS)
+                filters = [(score([make_filter("gaussian", sigma=s)(x) for x in means], gts), s) for s in SIGMAS]
+                (floor_mpjpe, floor_accel), sigma = min(filters)
                 floor_abs = absolute_mpjpe([make_filter("gaussian", sigma=sigma)(x) for x in means], gts)
                 preds = [refiner.refine_views(v, 30.0)[1] for v in noisy]
                 mpjpe, accel = score(preds, gts)
-                print(f"{family} {convention} {views} view(s): floor (sigma {sigma:g}) {floor_mpjpe:.2f} / {floor_accel:.2f},"
-                      f" absolute {floor_abs:.2f} | refiner {mpjpe:.2f} / {accel:.2f}, absolute {absolute_mpjpe(preds, gts):.2f}",
-                      flush=True)
+                print(f"{family} {convention} {views} view(s): floor (sigma {sigma:g}) {floor_mpjpe:.2f} / "
+                      f"{floor_accel:.2f}, absolute {floor_abs:.2f} | refiner {mpjpe:.2f} / {accel:.2f}, "
+                      f"absolute {absolute_mpjpe(preds, gts):.2f}", flush=True)
 
 
 if __name__ == "__main__":
