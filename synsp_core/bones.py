@@ -147,6 +147,13 @@ POSE_MIN_FRAMES = 60         # pose_dependence: frames a bone needs (both joints
 POSE_OUTLIER_MADS = 4.0      # pose_dependence: frames whose fit residual is this many MADs off are left out
 
 
+def bone_cosines(prior: BoneLengthPrior, poses: np.ndarray) -> np.ndarray:
+    """(T, J, D) -> (T, B, B): the cosine of the angle between every two bones in every frame."""
+    v = poses[:, prior.children] - poses[:, prior.parents]
+    u = v / np.maximum(np.linalg.norm(v, axis=-1), 1e-9)[..., None]
+    return np.einsum("tbd,tkd->tbk", u, u)
+
+
 def pose_dependence(prior: BoneLengthPrior, poses: np.ndarray, views: np.ndarray, observed: np.ndarray,
                     weights: np.ndarray) -> np.ndarray:
     """How each bone's length changes with the pose, offline: (T, B) mm to add to the lengths.
@@ -158,9 +165,8 @@ def pose_dependence(prior: BoneLengthPrior, poses: np.ndarray, views: np.ndarray
     Per bone, its length in the input views (mean over the views that saw both joints) is fitted
     by least squares on the cosines between it and every other bone of `poses` (the model's
     output: the pose, with less noise), refitted without the frames whose residual is beyond
-    POSE_OUTLIER_MADS, and the fit
-    shrunk as James-Stein (x POSE_SHRINK) by its own residual noise: a rigid bone, or a fit to
-    noise, gets ~0. On the ground truth of those takes the same features explain all but 1.7 mm
+    POSE_OUTLIER_MADS, and the fit shrunk as James-Stein (x POSE_SHRINK) by its own residual
+    noise: a rigid bone, or a fit to noise, gets ~0. On the ground truth of those takes the same features explain all but 1.7 mm
     of the worst bone. The input, not the output, is fitted: the model's own length errors
     depend on the pose too, and fitting them kept them (CMU validation, estimator-like errors,
     1 view: 37.8 -> 42.6 mm). Structured errors (drifting bias, swaps) look like pose dependence
@@ -169,9 +175,7 @@ def pose_dependence(prior: BoneLengthPrior, poses: np.ndarray, views: np.ndarray
     poses (T, J, D); views (V, T, J, D), observed (V, T, J); weights (T, B): > 0.5 where the
     bone counts (some view saw both joints).
     """
-    v = poses[:, prior.children] - poses[:, prior.parents]
-    u = v / np.maximum(np.linalg.norm(v, axis=-1), 1e-9)[..., None]
-    cosines = np.einsum("tbd,tkd->tbk", u, u)                                      # (T, B, B)
+    cosines = bone_cosines(prior, poses)                                           # (T, B, B)
     lengths = np.linalg.norm(views[:, :, prior.children] - views[:, :, prior.parents], axis=-1)   # (V, T, B)
     both = observed[:, :, prior.children] & observed[:, :, prior.parents]
     seen = both.sum(axis=0)

@@ -77,7 +77,7 @@ NOISE_SMOOTHING_S = 0.5        # s: the clean blend follows the noise level over
 DEFAULT_FPS = 30.0             # the frame rate assumed for the seconds above when the caller gives none
 ROOT_PATH_SIGMA = 1.0          # frames at the model's rate: the smoothing of the root path frames are centred on
 CLEAN_RECORDING_MM = (11.0, 13.0)   # a recording's mean noise level (mm): up to the first, centred on the root path
-POSE_BONES_NOISE_MM = (9.5, 10.5)   # ... (mm): up to the first, bones may stretch with the pose (bones.pose_dependence)
+POSE_BONES_NOISE_MM = (9.5, 10.5)   # the same level (mm): up to the first, bones may stretch with the pose
 
 
 def check_poses(poses, num_joints: int, dims: int, name: str = "poses") -> np.ndarray:
@@ -309,8 +309,8 @@ class Refiner:
         model_conf = np.where(observed, conf, INTERPOLATED_CONFIDENCE * interpolated)
         centred = self.root_joints is not None
         refined, quality = self._refine(filled, model_conf, interpolated, fps, centre_on_path=centred)
-        level = input_noise_mm(filled, refined)[observed].mean()
-        clean = float(cleanliness(level, CLEAN_RECORDING_MM)) if centred else 0.0
+        clean = float(cleanliness(input_noise_mm(filled, refined)[observed].mean(), CLEAN_RECORDING_MM)) \
+            if centred else 0.0
         if clean < 1:   # not nearly clean: (also) without the root path, see the module docstring
             plain, plain_quality = self._refine(filled, model_conf, interpolated, fps, centre_on_path=False)
             refined, quality = plain + clean * (refined - plain), plain_quality + clean * (quality - plain_quality)

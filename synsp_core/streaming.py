@@ -62,8 +62,9 @@ def edge_taper(window: int) -> np.ndarray:
     """SWAA weights of a window's rows while a window budget skips windows: 0.25, 0.75 on the two
     frames at each edge, 1 inside. Refined every other frame, a frame would otherwise average the
     windows' odd positions and the next frame their even ones, and the model's edge frames differ
-    from its middle ones: a zig-zag (room demo, budget 2 of 3 people: Accel 4.92 -> 7.85 mm/frame^2
-    untapered, 5.77 tapered; 2026-12-03, `python -m synsp_ros.demo_room --offline --window-budget 2`)."""
+    from its middle ones: a zig-zag (room demo, budget 2 of 3 people, ties then to the lowest id:
+    Accel 4.92 -> 7.85 mm/frame^2 untapered, 5.77 tapered; 2026-12-03, `python -m
+    synsp_ros.demo_room --offline --window-budget 2`)."""
     if window < 4:
         return np.ones(window)
     return np.concatenate([[0.25, 0.75], np.ones(window - 4), [0.75, 0.25]])
@@ -419,13 +420,14 @@ class MultiPersonRefiner:
     max_batch: at most this many people per backend call (None: all in one call).
     window_budget: at most this many people's windows refined per frame (None: everyone's), for a
     CPU that cannot refine a crowd at the frame rate. The people whose newest refined window is
-    the oldest go first; the others' windows enter their SWAA with weight 0 (`skip_model`), so
-    their frames average fewer windows (about W x budget / people of them) and come out at the
+    the oldest go first; the others' windows enter their SWAA as a shifted copy of their newest
+    refined window (`skip_model`), so their frames average fewer distinct windows (about
+    W x budget / people of them) and come out at the
     same time. A person whose next finalized frame no refined window would cover is refined
     whatever the budget: nothing is dropped, and a new person is refined at once. In a frame where
     the budget skips someone, the refined windows are weighted by `edge_taper`. Room demo (3 people,
-    4 cameras, 2026-12-03):
-    budget 2: MPJPE 23.9 -> 24.1 mm, Accel 4.92 -> 5.77 mm/frame^2 (docs/people.md).
+    4 cameras, 2026-12-03): budget 2: MPJPE 23.9 -> 24.2 mm, Accel 4.92 -> 6.14 mm/frame^2; budget 1:
+    24.6 / 7.77 (docs/people.md).
 
     push(stamp_s, people) -> {person id: [RefinedFrame, ...]}: `people` maps every person being
     tracked to their views this frame (PersonViews, people.TrackedPerson, or a plain list of V

@@ -14,7 +14,7 @@ import argparse
 
 import numpy as np
 
-from synsp_core.bones import BoneLengthPrior
+from synsp_core.bones import BoneLengthPrior, bone_cosines
 from synsp_core.motion import resample
 from synsp_core.skeletons import H36M17
 from synsp_training.conventions import NAMED_CONVENTIONS
@@ -44,9 +44,7 @@ def main() -> None:
             for seq in seqs:
                 poses = NAMED_CONVENTIONS[convention].apply(resample(seq.poses, seq.fps, args.fps)).astype(np.float64)
                 lengths = prior.bone_lengths(poses)
-                v = poses[:, bones[:, 1]] - poses[:, bones[:, 0]]
-                u = v / np.linalg.norm(v, axis=-1, keepdims=True)
-                cosines = np.einsum("tbd,tkd->tbk", u, u)
+                cosines = bone_cosines(prior, poses)
                 for b in range(len(bones)):
                     stds["raw"].append(lengths[:, b].std())
                     stds["adjacent"].append(residual_std(lengths[:, b], cosines[:, b, adjacent[b]]))
