@@ -107,6 +107,14 @@ def _duration_frames(rng: np.random.Generator, range_s: tuple[float, float], fps
     return max(1, int(round(rng.uniform(*range_s) * fps)))
 
 
+def drifting_bias(rng: np.random.Generator, shape: tuple, fps: float, std: float, time_s: float) -> np.ndarray:
+    """Ornstein-Uhlenbeck offsets shaped (T, ...), stationary std `std`, correlation time time_s."""
+    a = np.exp(-1.0 / (max(time_s, 1e-6) * fps))
+    white = rng.standard_normal(shape)
+    white[1:] *= np.sqrt(1.0 - a * a)                 # white[0] is the stationary first state
+    return std * lfilter([1.0], [1.0, -a], white, axis=0)
+
+
 @dataclass
 class RealisticErrors(ErrorModel):
     """Errors of a mid-quality single-image 3D pose estimator, all drawn once per frame.
@@ -159,17 +167,10 @@ class RealisticErrors(ErrorModel):
         level = depth / max(depth.max(), 1)
         jitter_std = self.jitter_root_mm + (self.jitter_extremity_mm - self.jitter_root_mm) * level
         noisy += gain * jitter_std[None, :, None] * rng.standard_normal((t, j, d))
-        noisy += gain * self._drifting_bias(rng, (t, j, d), fps)
+        noisy += gain * drifting_bias(rng, (t, j, d), fps, self.bias_std_mm, self.bias_time_s)
         self._occlusions(noisy, rng, fps, gain, skeleton, subtrees)
         self._outliers(noisy, rng, fps, gain)
         return noisy.astype(np.float32)
-
-    def _drifting_bias(self, rng, shape, fps) -> np.ndarray:
-        """Ornstein-Uhlenbeck offsets (T, J, D), stationary std bias_std_mm, correlation time bias_time_s."""
-        a = np.exp(-1.0 / (max(self.bias_time_s, 1e-6) * fps))
-        white = rng.standard_normal(shape)
-        white[1:] *= np.sqrt(1.0 - a * a)                 # white[0] is the stationary first state
-        return self.bias_std_mm * lfilter([1.0], [1.0, -a], white, axis=0)
 
     def _swap_left_right(self, noisy, rng, fps, skeleton, subtrees):
         pairs = skeleton.left_right_pairs
@@ -236,6 +237,108 @@ class MissingJoints(ErrorModel):
 
 
 @dataclass
+class TriangulatedDetections(ErrorModel):
+    """A multi-camera 2D detector triangulated per frame: the errors of a lab or robot rig that runs
+    OpenPose-like detectors in each camera and a score-weighted DLT (3D data only).
+
+    `num_cameras` pinhole cameras (focal length `focal_px`) on a ring around the person's mean root,
+    `distance_m` away, elevation within +-`elevation_deg`, each looking at the person. Per camera,
+    the 2D keypoints get: i.i.d. jitter (jitter_px); a drifting bias per joint (Ornstein-Uhlenbeck,
+    bias_px, bias_time_s: a detector's appearance-dependent offset); misdetections (Poisson,
+    misdetection_rate_hz per camera: a joint put on its left/right twin, or off by 20-80 px, for
+    1-5 frames, with a low score); missed limbs (missed_rate_hz per camera, missed_duration_s,
+    score 0). Scores of good detections are uniform in `score` ; a misdetection scores 0.2-0.6,
+    so the weighted DLT still takes it in, and its error lands in 3D as a structured spike. A
+    joint seen by fewer than 2 cameras is missing (NaN). `scale` multiplies every pixel
+    magnitude. Held out of MixedErrors: what it measures is transfer to real detector output.
+    """
+
+    scale: float = 1.0
+    num_cameras: int = 5
+    focal_px: float = 800.0
+    distance_m: tuple[float, float] = (3.5, 6.0)
+    elevation_deg: float = 25.0
+    jitter_px: float = 2.5
+    bias_px: float = 3.0
+    bias_time_s: float = 0.5
+    misdetection_rate_hz: float = 1.0
+    missed_rate_hz: float = 1.5
+    missed_duration_s: tuple[float, float] = (0.1, 1.0)
+    score: tuple[float, float] = (0.6, 0.95)
+
+    def apply(self, gt, fps, rng, skeleton=H36M17):
+        gt = _check_sequence(gt, fps)
+        t, j, d = gt.shape
+        if d != 3:
+            raise ValueError(f"TriangulatedDetections needs 3D poses, got D = {d}")
+        projections = self._cameras(gt, rng, skeleton)                            # (C, 3, 4)
+        homogeneous = np.concatenate([gt, np.ones((t, j, 1))], axis=-1)           # (T, J, 4)
+        image = np.einsum("cik,tjk->ctji", projections, homogeneous)
+        pixels = image[..., :2] / image[..., 2:]                                  # (C, T, J, 2)
+        scores = rng.uniform(*self.score, (len(projections), t, j))
+        _, subtrees = _tree(skeleton)
+        limbs = [s for s in subtrees if len(s) <= 3]
+        twin = skeleton.mirror_permutation
+        for c in range(len(projections)):
+            pixels[c] += self.scale * self.jitter_px * rng.standard_normal((t, j, 2))
+            pixels[c] += drifting_bias(rng, (t, j, 2), fps, self.scale * self.bias_px, self.bias_time_s)
+            detected = pixels[c].copy()
+            for start in _event_starts(rng, self.misdetection_rate_hz, t, fps):
+                frames, joint = slice(start, start + int(rng.integers(1, 6))), int(rng.integers(j))
+                if twin[joint] != joint and rng.random() < 0.5:
+                    pixels[c, frames, joint] = detected[frames, twin[joint]]
+                else:
+                    pixels[c, frames, joint] += self.scale * rng.uniform(20, 80) * random_directions(rng, 1, 2)[0]
+                scores[c, frames, joint] = rng.uniform(0.2, 0.6)
+            for start in _event_starts(rng, self.missed_rate_hz, t, fps):
+                limb = list(limbs[rng.integers(len(limbs))])
+                scores[c, start:start + _duration_frames(rng, self.missed_duration_s, fps), limb] = 0.0
+        return triangulate(projections, pixels, scores).astype(np.float32)
+
+    def _cameras(self, gt, rng, skeleton) -> np.ndarray:
+        """Projection matrices (C, 3, 4) of cameras on a ring around the mean root, looking at it;
+        the ring's axis is the mean pose's longest principal axis (a person is taller than wide)."""
+        target = skeleton.root_position(gt).mean(axis=0)
+        spread = (gt - gt.mean(axis=1, keepdims=True)).reshape(-1, 3)
+        up = np.linalg.eigh(spread.T @ spread)[1][:, -1]
+        side = np.linalg.svd(up[None])[2][1:]                                     # 2 unit vectors normal to up
+        azimuths = rng.uniform(0, 2 * np.pi) + 2 * np.pi * np.arange(self.num_cameras) / self.num_cameras
+        azimuths += rng.uniform(-0.3, 0.3, self.num_cameras)
+        elevations = np.deg2rad(rng.uniform(-self.elevation_deg, self.elevation_deg, self.num_cameras))
+        cameras = []
+        for azimuth, elevation in zip(azimuths, elevations):
+            direction = np.cos(elevation) * (np.cos(azimuth) * side[0] + np.sin(azimuth) * side[1]) + np.sin(elevation) * up
+            centre = target + 1000.0 * rng.uniform(*self.distance_m) * direction
+            forward = -direction
+            right = np.cross(forward, up)
+            right /= np.linalg.norm(right)
+            rotation = np.stack([right, np.cross(forward, right), forward])       # rows: x right, y down, z forward
+            intrinsics = np.diag([self.focal_px, self.focal_px, 1.0])
+            cameras.append(intrinsics @ np.concatenate([rotation, -rotation @ centre[:, None]], axis=1))
+        return np.stack(cameras)
+
+
+def triangulate(projections: np.ndarray, pixels: np.ndarray, scores: np.ndarray,
+                 min_score: float = 0.1) -> np.ndarray:
+    """Score-weighted linear triangulation (DLT rows, solved as least squares in X with each row
+    scaled to unit norm, so every camera counts by its score, not by its distance) per frame and
+    joint: projections (C, 3, 4), pixels (C, T, J, 2), scores (C, T, J) -> (T, J, 3); NaN where
+    fewer than 2 cameras score at least min_score."""
+    weights = np.where(scores >= min_score, scores, 0.0)                          # (C, T, J)
+    rows = pixels[..., None] * projections[:, None, None, 2:3, :] - projections[:, None, None, :2, :]  # (C, T, J, 2, 4)
+    rows = rows / np.linalg.norm(rows[..., :3], axis=-1, keepdims=True)
+    a, b = rows[..., :3], -rows[..., 3]                                           # a X = b
+    w = weights[..., None]                                                        # (C, T, J, 1)
+    normal = np.einsum("ctjr,ctjrk,ctjrl->tjkl", w, a, a)
+    rhs = np.einsum("ctjr,ctjrk,ctjr->tjk", w, a, b)
+    seen = (weights > 0).sum(axis=0) >= 2
+    normal[~seen] = np.eye(3)
+    points = np.linalg.solve(normal, rhs[..., None])[..., 0]
+    points[~seen] = np.nan
+    return points
+
+
+@dataclass
 class MixedErrors(ErrorModel):
     """The training distribution: a random mix of error families with magnitudes drawn per call.
 
@@ -248,8 +351,8 @@ class MixedErrors(ErrorModel):
       with its probability, rates uniform up to the given maxima;
     - missing joints (NaN, MissingJoints) with missing_prob;
     - with clean_prob, only a small i.i.d. noise (clean_std_mm): nearly clean input must stay so.
-    Held out of it on purpose (so validation can measure transfer): uniform noise, and the fixed
-    parameter set of RealisticErrors.
+    Held out of it on purpose (so validation can measure transfer): uniform noise, the fixed
+    parameter set of RealisticErrors, and triangulated multi-camera detections.
     """
 
     gaussian_prob: float = 0.8
@@ -291,7 +394,7 @@ class MixedErrors(ErrorModel):
 
 ERROR_MODELS: dict[str, type[ErrorModel]] = {
     "none": NoErrors, "gaussian": GaussianNoise, "uniform": UniformNoise, "realistic": RealisticErrors,
-    "missing": MissingJoints, "mixed": MixedErrors,
+    "missing": MissingJoints, "mixed": MixedErrors, "triangulated": TriangulatedDetections,
 }
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synsp_core.errors import (GaussianNoise, NoErrors, RealisticErrors, UniformNoise, error_model_from_config,
-                               make_error_model, synthesize_views)
+from synsp_core.errors import (GaussianNoise, NoErrors, RealisticErrors, TriangulatedDetections, UniformNoise,
+                               error_model_from_config, make_error_model, synthesize_views, triangulate)
 from synsp_core.motion import resample
 from synsp_core.skeletons import H36M17
 
@@ -130,6 +130,42 @@ def test_left_right_confusion_swaps_limb_pairs_for_a_few_frames():
     assert np.all(changed[frames, perm[joints]])             # both sides of the pair trade places
     for _, length in runs(changed.any(axis=1)):
         assert length <= 2 * int(round(0.2 * fps))           # brief: 0.05-0.2 s (two may touch)
+
+
+def test_triangulation_recovers_exact_detections_and_weighs_cameras_by_score():
+    gt = resample(CLIPS["walking_1"], 120.0, 30.0)[:60].astype(np.float64)
+    rig = TriangulatedDetections(num_cameras=4)
+    cameras = rig._cameras(gt, np.random.default_rng(0), H36M17)
+    homogeneous = np.concatenate([gt, np.ones((*gt.shape[:2], 1))], axis=-1)
+    image = np.einsum("cik,tjk->ctji", cameras, homogeneous)
+    assert (image[..., 2] > 3000).all()                       # every camera 3.5 m or more away, in front
+    pixels = image[..., :2] / image[..., 2:]
+    scores = np.ones(pixels.shape[:3])
+    np.testing.assert_allclose(triangulate(cameras, pixels, scores), gt, atol=1e-6)
+    wrong = pixels.copy()
+    wrong[0] += 40.0                                          # camera 0 misdetects everything by 40 px
+    error = {}
+    for score in (1.0, 0.2):
+        scores[0] = score
+        error[score] = np.linalg.norm(triangulate(cameras, wrong, scores) - gt, axis=-1).mean()
+    assert error[1.0] > 2 * error[0.2] > 0
+    scores[1:] = 0.05                                          # below min_score: one camera left, too few
+    assert np.isnan(triangulate(cameras, pixels, scores)).all()
+
+
+def test_triangulated_detections_have_structured_errors_and_missing_joints():
+    gt = resample(CLIPS["walking_1"], 120.0, 30.0).astype(np.float32)
+    noisy = TriangulatedDetections(missed_rate_hz=4.0, num_cameras=3).apply(gt, 30.0, np.random.default_rng(1))
+    missing = np.isnan(noisy).any(axis=-1)
+    assert noisy.shape == gt.shape and noisy.dtype == np.float32
+    assert 0 < missing.mean() < 0.2 and np.isnan(noisy[missing]).all()
+    error = np.linalg.norm(noisy - gt, axis=-1)[~missing]
+    assert 5 < np.median(error) < 40                          # 2.5 px jitter + 3 px bias at 3.5-6 m
+    assert np.percentile(error, 99.9) > 3 * np.median(error)  # misdetections: spikes
+    clean = TriangulatedDetections(scale=0.0, missed_rate_hz=0.0, misdetection_rate_hz=0.0)
+    np.testing.assert_allclose(clean.apply(gt, 30.0, np.random.default_rng(2)), gt, atol=1e-2)
+    with pytest.raises(ValueError, match="3D"):
+        TriangulatedDetections().apply(gt[..., :2], 30.0, np.random.default_rng(0))
 
 
 def test_views_have_independent_errors():

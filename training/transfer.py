@@ -6,8 +6,9 @@ r"""The transfer matrix: error family x skeleton convention x 1 / V views, again
 A validation set drawn from the training generator and skeleton measures fit, not transfer. Each
 cell here changes what training never drew exactly: the skeleton convention (training/
 conventions.py: the CMU data's own, Human3.6M's, a COCO/OpenPose-derived one), the error family
-(i.i.d. Gaussian near clean and strong, the fixed RealisticErrors set, uniform noise: a family
-MixedErrors never draws, and RealisticErrors with missing joints) and, on the `val` split, the
+(i.i.d. Gaussian near clean and strong, the fixed RealisticErrors set, uniform noise and
+triangulated multi-camera 2D detections: families MixedErrors never draws, and RealisticErrors
+with missing joints; V views of `triangulated` are V rigs triangulating independently) and, on the `val` split, the
 action basketball_signal held out of training whole (with the `_5` takes of the others).
 
 Per cell and model: MPJPE and Accel (mm, mm/frame^2; root-relative as in metrics.py) of the input,
@@ -47,6 +48,7 @@ FAMILIES = {
     "realistic": {"name": "realistic"},
     "uniform40": {"name": "uniform", "max_mm": 40.0},
     "missing": {"name": "realistic"},
+    "triangulated": {"name": "triangulated"},
 }
 SIGMAS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)   # Gaussian filter grid (frames)
 HELD_OUT_ACTION = "basketball_signal"          # never in transfer training (synsp_transfer.yaml)
