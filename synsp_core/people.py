@@ -477,12 +477,19 @@ class PeopleTracker:
 
 def _median(poses: list) -> np.ndarray:
     """Per-joint median of (J, 3) poses whose missing joints are NaN (all 3 coordinates); NaN where
-    none has the joint. np.nanmedian without its masked-array cost and all-NaN warnings."""
+    none has the joint."""
     if len(poses) == 1:
         return np.array(poses[0], dtype=np.float64)
-    stacked = np.sort(np.stack(poses), axis=0)               # (N, J, 3), per coordinate, NaN last
-    count = np.isfinite(stacked[..., 0]).sum(axis=0)         # (J,) poses having the joint
-    joints = np.arange(stacked.shape[1])
-    low = stacked[np.maximum(count - 1, 0) // 2, joints]         # the middle one (odd count) or the two middle ones
-    high = stacked[np.minimum(count // 2, len(poses) - 1), joints]
-    return np.where(count[:, None] > 0, 0.5 * (low + high), np.nan)
+    return nan_median(np.stack(poses))
+
+
+def nan_median(values: np.ndarray) -> np.ndarray:
+    """(N, ...) -> (...): np.nanmedian(values, axis=0) without its masked-array cost and all-NaN
+    warnings (NaN where no value is finite); values: finite or NaN."""
+    n = len(values)
+    ordered = np.sort(values.reshape(n, -1), axis=0)                   # NaN last
+    count = np.isfinite(ordered).sum(axis=0)
+    columns = np.arange(ordered.shape[1])
+    low = ordered[np.maximum(count - 1, 0) // 2, columns]              # the middle one (odd count)
+    high = ordered[np.minimum(count // 2, n - 1), columns]             # or the two middle ones
+    return np.where(count > 0, 0.5 * (low + high), np.nan).reshape(values.shape[1:])

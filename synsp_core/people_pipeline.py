@@ -31,23 +31,36 @@ from dataclasses import dataclass
 import numpy as np
 
 from synsp_core.gate import PlausibilityGate
-from synsp_core.people import Detection, PeopleTracker, PeopleTrackerConfig
+from synsp_core.people import Detection, PeopleTracker, PeopleTrackerConfig, nan_median
 from synsp_core.streaming import MultiPersonRefiner, RefinedFrame
 
 PERSON_REASONS = ("nonfinite", "implausible")   # a person skipped: no joint passes the checks
 
 
 class SkeletonGate(PlausibilityGate):
-    """PlausibilityGate's tests that judge one skeleton alone (nonfinite, out_of_range, off_body);
-    no history, so no `jump` test (its counter stays 0)."""
-
-    def jumped(self, stamp_s: float, joints: np.ndarray) -> np.ndarray:
-        return np.zeros(len(joints), dtype=bool)
+    """PlausibilityGate's tests that judge one skeleton alone (nonfinite, out_of_range, off_body),
+    for all the people of a camera message at once; no history, so no `jump` test (its counter
+    stays 0)."""
 
     def check(self, view: int, stamp_s: float, joints_mm) -> np.ndarray:
-        ok = super().check(view, stamp_s, joints_mm)
-        self.history.clear()   # nothing to remember: every skeleton is judged alone
-        return ok
+        return self.check_people(view, np.asarray(joints_mm, dtype=np.float64)[None])[0]
+
+    def check_people(self, view: int, joints: np.ndarray) -> np.ndarray:
+        """(P, J, D) float64 mm -> (P, J) bool: which joints pass; the rejected ones counted as
+        PlausibilityGate.check counts them (the off-body centre: the per-axis median of the
+        joints that passed so far)."""
+        if joints.ndim != 3 or joints.shape[1] != self.num_joints:
+            raise ValueError(f"joints must be shaped ({self.num_joints}, D), got {joints.shape[1:]}")
+        finite = np.isfinite(joints).all(axis=2)
+        with np.errstate(invalid="ignore", over="ignore"):
+            far = finite & (np.abs(joints) > self.max_abs_mm).any(axis=2)
+            ok = finite & ~far
+            centre = nan_median(np.where(ok[..., None], joints, np.nan).swapaxes(0, 1))   # (P, D)
+            offset = joints - centre[:, None]
+            off = ok & (np.sqrt((offset * offset).sum(axis=2)) > self.max_extent_mm)
+        for reason, rejected in (("nonfinite", ~finite), ("out_of_range", far), ("off_body", off)):
+            self.counters[reason][view] += int(rejected.sum())
+        return ok & ~off
 
 
 class PeopleInput:
@@ -67,22 +80,31 @@ class PeopleInput:
         """people: (producer id or None, joints (J, 3) mm with NaN = missing, confidence (J,) or None)
         -> (Detections of the people kept, [(producer id, reason, indices of rejected finite joints)]
         for every person skipped or with finite joints rejected; reason 'gated' for the latter)."""
+        people = list(people)
+        self.people[view] += len(people)
+        if not people:
+            return [], []
+        joints = [np.asarray(j, dtype=np.float64) for _, j, _ in people]
+        shape = joints[0].shape
+        wrong = next((j.shape for j in joints if j.shape != shape or j.ndim != 2), None)
+        if wrong is not None:
+            raise ValueError(f"joints must be shaped ({self.num_joints}, D), got {wrong}")
+        joints = np.stack(joints)                                       # (P, J, D)
+        ok = self.gate.check_people(view, joints)
+        rejected = ~ok & np.isfinite(joints).all(axis=2)                # finite joints the gate refused
+        kept = np.where(ok[..., None], joints, np.nan)
         detections, notes = [], []
-        for producer_id, joints, confidence in people:
-            self.people[view] += 1
-            joints = np.asarray(joints, dtype=np.float64)
-            ok = self.gate.check(view, stamp_s, joints)
-            rejected_finite = np.flatnonzero(~ok & np.isfinite(joints).all(axis=1)).tolist()
-            if not ok.any():
+        for k, ((producer_id, _, confidence), any_ok, any_rejected) in enumerate(
+                zip(people, ok.any(axis=1).tolist(), rejected.any(axis=1).tolist())):
+            rejected_finite = np.flatnonzero(rejected[k]).tolist() if any_rejected else []
+            if not any_ok:
                 reason = "implausible" if rejected_finite else "nonfinite"
                 self.counters[reason][view] += 1
                 notes.append((producer_id, reason, rejected_finite))
                 continue
             if rejected_finite:
                 notes.append((producer_id, "gated", rejected_finite))
-            if not ok.all():
-                joints = np.where(ok[:, None], joints, np.nan)
-            detections.append(Detection(joints, producer_id, confidence))
+            detections.append(Detection(kept[k], producer_id, confidence))
         return detections, notes
 
 
