@@ -9,7 +9,8 @@ from synsp_core.checkpoint import load_checkpoint, read_checkpoint_info, save_ch
 from synsp_core.cli import main as refine_main
 from synsp_core.model import SynSP, SynSPConfig
 from synsp_core.refiner import (CLASSICAL_SIGMA_S, CLEAN_MODEL_SHARE, NOISE_MM, ROOT_PATH_SIGMA, SMOOTH_SIGMA,
-                                Refiner, blend_with_classical, bound_by_view_agreement, input_noise_mm, root_path)
+                                Refiner, blend_with_classical, bound_by_view_agreement, input_jitter_mm, input_noise_mm,
+                                root_path)
 from synsp_core.skeletons import H36M17
 from synsp_core.swaa import swaa_reference
 
@@ -46,10 +47,26 @@ def test_refine_equals_windows_plus_swaa(model):
     np.testing.assert_allclose(fused, expected.mean(axis=0), atol=1e-3)
     # the smoothing stage: a Gaussian over time, SMOOTH_SIGMA[0] on clean input, [1] on noisy input
     # (these random poses jump ~100 mm a frame, far from the model's output: noisy everywhere)
-    assert (input_noise_mm(x, expected) > NOISE_MM[1]).all()
+    assert (input_jitter_mm(x, expected) > NOISE_MM[1]).all()
     smoothed = Refiner.from_model(model, bone_lengths=False, agreement_bound=False).refine_views(x)[0]
     np.testing.assert_allclose(smoothed, gaussian_filter1d(expected.astype(np.float64), SMOOTH_SIGMA[1], axis=1,
                                                            mode="nearest"), atol=1e-3)
+
+
+def test_jitter_counts_frame_to_frame_noise_not_a_smooth_model_error():
+    """input_jitter_mm measures i.i.d. noise of s mm per coordinate as about s * sqrt(3) (its 3D
+    RMS), and an output that lags the input smoothly (a model on fast motion) as about 0, where
+    input_noise_mm counts the lag in full."""
+    rng = np.random.default_rng(2)
+    t = np.arange(300)[:, None, None]
+    truth = np.concatenate([200 * np.sin(t / 10.0), 100 * np.cos(t / 7.0), 0 * t], axis=-1) + np.zeros((1, 17, 3))
+    noisy = truth + rng.normal(0, 5.0, truth.shape)
+    jitter = input_jitter_mm(noisy[None], truth[None])
+    assert np.median(jitter) == pytest.approx(5.0 * np.sqrt(3), rel=0.1)
+    lagging = np.roll(truth, 1, axis=0)[None]           # the output one frame behind: ~20 mm off
+    lagging[:, 0] = truth[0]
+    assert np.median(input_noise_mm(truth[None], lagging)) > 15.0
+    assert np.median(input_jitter_mm(truth[None], lagging)) < 2.0
 
 
 def test_views_that_agree_bound_the_fused_pose_to_the_classical_estimate():
