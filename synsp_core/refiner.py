@@ -132,13 +132,18 @@ def means(merged: np.ndarray, j: int, d: int):
         return out.reshape(v, t, j, d), np.where(share > 0, merged[..., -2] / share, 0.0)
 
 
+def local_rms(residual: np.ndarray) -> np.ndarray:
+    """(V, T, J, D) residual (mm) -> (V, T, J): its length's RMS over about +-4 frames (a Gaussian
+    of 4 frames), the window over which the stages judge how noisy the input is."""
+    return np.sqrt(gaussian_filter1d((residual ** 2).sum(axis=-1), 4.0, axis=1, mode="nearest"))
+
+
 def input_noise_mm(views: np.ndarray, refined: np.ndarray) -> np.ndarray:
     """(V, T, J, D) input and the model's refined output (unsmoothed) -> (V, T, J) local noise
     level (mm): the RMS over about +-4 frames of each joint's distance from the model's output.
     The model follows fast motion, so fast clean motion does not count as noise (a smoothed input
     as the reference did: it blurred fast motion at 20 fps). NaN entries count 0."""
-    residual = (np.nan_to_num(views.astype(np.float64) - refined) ** 2).sum(axis=-1)
-    return np.sqrt(gaussian_filter1d(residual, 4.0, axis=1, mode="nearest"))
+    return local_rms(np.nan_to_num(views.astype(np.float64) - refined))
 
 
 def input_jitter_mm(views: np.ndarray, refined: np.ndarray) -> np.ndarray:
@@ -150,8 +155,7 @@ def input_jitter_mm(views: np.ndarray, refined: np.ndarray) -> np.ndarray:
     10.1 mm here, 13.3 by input_noise_mm). NaN entries count 0."""
     residual = np.nan_to_num(views.astype(np.float64) - refined)
     padded = np.concatenate([residual[:, :1], residual, residual[:, -1:]], axis=1)
-    second = padded[:, 2:] - 2 * padded[:, 1:-1] + padded[:, :-2]
-    return np.sqrt(gaussian_filter1d((second ** 2).sum(axis=-1) / 6.0, 4.0, axis=1, mode="nearest"))
+    return local_rms(np.diff(padded, n=2, axis=1) / np.sqrt(6.0))
 
 
 def bound_by_view_agreement(fused: np.ndarray, views: np.ndarray, observed: np.ndarray) -> np.ndarray:
