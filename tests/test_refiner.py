@@ -9,8 +9,8 @@ from synsp_core.checkpoint import load_checkpoint, read_checkpoint_info, save_ch
 from synsp_core.cli import main as refine_main
 from synsp_core.model import SynSP, SynSPConfig
 from synsp_core.refiner import (CLASSICAL_SIGMA_S, CLEAN_MODEL_SHARE, NOISE_MM, ROOT_PATH_SIGMA, SMOOTH_SIGMA,
-                                Refiner, blend_with_classical, bound_by_view_agreement, input_jitter_mm, input_noise_mm,
-                                root_path)
+                                AGREEMENT_K, Refiner, agreement_k, blend_with_classical, bound_by_view_agreement,
+                                input_jitter_mm, input_noise_mm, root_path, white_noise_mm)
 from synsp_core.skeletons import H36M17
 from synsp_core.swaa import swaa_reference
 
@@ -90,6 +90,27 @@ def test_views_that_agree_bound_the_fused_pose_to_the_classical_estimate():
     observed[1:, :, 3] = False
     bounded = bound_by_view_agreement(fused, views, observed)
     np.testing.assert_allclose(bounded[:, 3], fused[:, 3])
+
+
+def test_agreement_k_is_tight_only_where_the_views_errors_are_white_and_small():
+    """The fusion bound's width: AGREEMENT_K[0] for 4 views with 5 mm of i.i.d. noise (the white
+    level is read from the input alone, fast motion or not), AGREEMENT_K[1] for 20 mm of i.i.d. noise
+    and for views that each drift (their spread is more than white noise explains); missing joints
+    do not enter the level, and a recording too short to read it keeps the wide bound."""
+    rng = np.random.default_rng(3)
+    t = np.arange(300)[:, None, None]
+    truth = np.concatenate([300 * np.sin(t / 4.0), 100 * np.cos(t / 7.0), 0 * t], axis=-1) + rng.normal(0, 200, (1, 17, 3))
+    observed = np.ones((4, 300, 17), bool)
+    white5 = truth[None] + rng.normal(0, 5.0, (4, 300, 17, 3))
+    assert white_noise_mm(white5, observed) == pytest.approx(5.0, rel=0.1)
+    assert agreement_k(white5, observed) == AGREEMENT_K[0]
+    assert agreement_k(truth[None] + rng.normal(0, 20.0, (4, 300, 17, 3)), observed) == AGREEMENT_K[1]
+    drifting = white5 + np.cumsum(rng.normal(0, 3.0, (4, 300, 17, 3)), axis=1)
+    assert agreement_k(drifting, observed) == AGREEMENT_K[1]
+    gaps = observed.copy()
+    gaps[:, 100:110] = False
+    assert agreement_k(np.where(gaps[..., None], white5, 1e4), gaps) == AGREEMENT_K[0]
+    assert agreement_k(white5[:, :4], observed[:, :4]) == AGREEMENT_K[1]
 
 
 @pytest.mark.parametrize("views", [1, 3])
