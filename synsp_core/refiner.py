@@ -175,11 +175,17 @@ def white_noise_mm(views: np.ndarray, observed: np.ndarray) -> float:
     return float(np.median(values) / 0.6745 / np.sqrt(70.0)) if values.size else float("nan")
 
 
+def observed_mean(views: np.ndarray, observed: np.ndarray):
+    """(V, T, J, D), observed (V, T, J) -> (count (T, J) of views seeing each joint, their mean
+    (T, J, D); 0 where none does)."""
+    count = observed.sum(axis=0)
+    return count, np.where(observed[..., None], views, 0.0).sum(axis=0) / np.maximum(count, 1)[..., None]
+
+
 def view_spread_mm(views: np.ndarray, observed: np.ndarray) -> float:
     """(V, T, J, D), observed (V, T, J) -> the views' spread about their mean (mm per coordinate,
     unbiased over the views seeing each joint); NaN where no joint is seen twice."""
-    count = observed.sum(axis=0)
-    mean = np.where(observed[..., None], views, 0.0).sum(axis=0) / np.maximum(count, 1)[..., None]
+    count, mean = observed_mean(views, observed)
     squares = (np.where(observed[..., None], views - mean, 0.0) ** 2).sum()
     dof = (np.maximum(count - 1, 0) * views.shape[-1]).sum()
     return float(np.sqrt(squares / dof)) if dof else float("nan")
@@ -212,8 +218,7 @@ def bound_by_view_agreement(fused: np.ndarray, views: np.ndarray, observed: np.n
     adds no jitter. Joints seen by fewer than 2 views are left as they are.
     """
     seen = observed[..., None]
-    count = observed.sum(axis=0)                                                     # (T, J)
-    mean = np.where(seen, views, 0.0).sum(axis=0) / np.maximum(count, 1)[..., None]
+    count, mean = observed_mean(views, observed)                                     # (T, J), (T, J, D)
     spread = np.sqrt((np.where(seen, views - mean, 0.0) ** 2).sum(axis=(0, -1)) / np.maximum(count - 1, 1))
     classical = gaussian_filter1d(mean, 1.0, axis=0, mode="nearest")
     expected = 0.55 * gaussian_filter1d(spread, 2.0, axis=0, mode="nearest") / np.sqrt(np.maximum(count, 1))
@@ -240,9 +245,7 @@ def blend_with_classical(estimate: np.ndarray, views: np.ndarray, observed: np.n
     CLEAN_NOISE_MM[0], rising linearly to 1 at CLEAN_NOISE_MM[1]: slowly varying, so that the
     blend adds no jitter. Measured per cell in docs/training.md.
     """
-    seen = observed[..., None]
-    count = observed.sum(axis=0)                                                     # (T, J)
-    mean = np.where(seen, np.nan_to_num(views), 0.0).sum(axis=0) / np.maximum(count, 1)[..., None]
+    count, mean = observed_mean(views, observed)                                     # (T, J), (T, J, D)
     mean = interpolate_missing(mean[None], (count > 0)[None])[0]
     mean = np.where(np.isfinite(mean), mean, estimate)          # a joint no view ever saw: the model's
     classical = gaussian_filter1d(mean, CLASSICAL_SIGMA_S * fps, axis=0, mode="nearest")
