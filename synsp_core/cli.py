@@ -109,7 +109,7 @@ def refine_file(args: argparse.Namespace) -> None:
     try:
         refiner = Refiner.from_pretrained(args.checkpoint, args.backend, bone_lengths=not args.no_bone_lengths,
                                           smoothing=not args.no_smoothing, agreement_bound=not args.no_agreement_bound,
-                                          clean_blend=not args.no_clean_blend)
+                                          white_blend=not args.no_white_blend)
     except RuntimeError as err:   # the runtime's word for a backend this machine cannot run (no GPU)
         raise ValueError(str(err)) from None
     inputs = check_inputs(arrays, args.input, refiner)   # everything checked before anything is refined
@@ -136,8 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, default=None, help="SynSP .safetensors (default: shipped weights)")
     parser.add_argument("--fps", type=frame_rate, default=None,
                         help=f"frame rate of INPUT ({FPS_RANGE[0]:g} to {FPS_RANGE[1]:g}); enables resampling "
-                             f"into the checkpoint's trained range when outside it (unset: 30 fps is assumed "
-                             f"for the clean-input floor's time constants)")
+                             f"into the checkpoint's trained range when outside it (unset: no resampling)")
     parser.add_argument("--backend", default="auto", help="runtime backend: auto, cpu, cuda, tensorrt")
     parser.add_argument("--no-smoothing", action="store_true",
                         help="skip the smoothing stage after SWAA (a Gaussian over time, wider where the input is noisy)")
@@ -146,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-agreement-bound", action="store_true",
                         help="skip the multi-view floor (the fused pose bounded to the mean of views + a filter by "
                              "the views' disagreement)")
-    parser.add_argument("--no-clean-blend", action="store_true",
-                        help="skip the clean-input floor (nearly clean input: the output pulled halfway to a filter)")
+    parser.add_argument("--no-white-blend", action="store_true",
+                        help="skip the white-noise floor (white input errors: the output blended with a filter, "
+                             "both chosen by Stein's unbiased risk estimate)")
     return run_command("synsp-refine", refine_file, parser.parse_args(argv))
 
 

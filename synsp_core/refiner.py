@@ -24,12 +24,15 @@ transfer matrix (docs/training.md) and switchable for ablation:
    own disagreement (`bound_by_view_agreement`), half of one where the views' errors are white and
    small (`agreement_k`). Not in the SynSP paper: learned corrections
    carry a few mm of their own error, more than a plain average has when the views agree;
-4. the clean-input floor (`clean_blend`, any number of views): where the input is nearly clean
-   (local noise under CLEAN_NOISE_MM), every output is pulled halfway to the classical estimate
-   (the views' mean smoothed by a Gaussian of CLASSICAL_SIGMA_S), fully released above
-   (`blend_with_classical`). On nearly clean, fast motion the model's own error (5-8 mm) is more
-   than a filter leaves; the two errors are partly independent, so their average beats both.
-   Estimator-like errors measure above the band and are left to the model.
+4. the white-noise floor (`white_blend`, any number of views): where the input's errors are white
+   (`whiteness`: its bones jitter no more than its white noise explains; structured errors, a
+   drifting bias or swaps, stretch them), every output is blended with a Gaussian filter of the
+   views' mean, the filter's width and the model's share both chosen per recording by Stein's
+   unbiased risk estimate of the root-relative error (`sure_blend`; the model's divergence from
+   one extra pass on the input perturbed by PROBE_MM). Under white noise that estimate needs no
+   ground truth, so the blend is about as good as the better of the two, or better: on nearly
+   clean, fast motion the model's own error (5-8 mm) is more than a filter leaves.
+   Estimator-like errors and triangulated detections read as structured and are left to the model.
 
 Every frame is first centred on the root's path smoothed over ROOT_PATH_SIGMA frames (`root_path`;
 the path added back after SWAA); where the input's mean noise level against that output is above
@@ -57,6 +60,7 @@ input's shape.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +70,7 @@ from scipy.ndimage import gaussian_filter1d
 from synsp_core.bones import BoneLengthPrior, bone_prior_for, pose_dependence
 from synsp_core.model import SynSP
 from synsp_core.motion import resample, resample_to_length
+from synsp_core.skeletons import Skeleton, get_skeleton
 from synsp_core.swaa import swaa
 
 SMOOTH_SIGMA = (0.5, 2.0)   # frames: the smoothing stage's Gaussian std on clean and on noisy input
@@ -76,11 +81,9 @@ AGREEMENT_K = (0.5, 1.0)     # the fusion bound, in expected errors of the class
 WHITE_SPREAD = (1.2, 1.5)    # the views' spread over the input's white-noise level: white up to the first
 WHITE_NOISE_MM = (8.0, 12.0)   # the input's white-noise level (mm per coordinate): small up to the first
 MAX_ABS_MM = 1e7   # coordinates beyond 10 km are no measurement: treated as missing joints
-CLEAN_NOISE_MM = (9.0, 12.0)   # local input noise (mm) up to which the clean blend is full, from which it is off
-CLEAN_MODEL_SHARE = 0.5        # the model's share of the output where the input is clean
-CLASSICAL_SIGMA_S = 0.05       # s: the clean blend's Gaussian filter (1.5 frames at 30 fps)
-NOISE_SMOOTHING_S = 0.5        # s: the clean blend follows the noise level over about this long
-DEFAULT_FPS = 30.0             # the frame rate assumed for the seconds above when the caller gives none
+WHITE_BONES = (1.05, 1.10)   # bone-length jitter over sqrt(2) x the white-noise level: white up to the first
+CLASSICAL_SIGMAS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)   # frames: the widths the white-noise floor chooses from
+PROBE_MM = 0.5                 # the step of the white-noise floor's perturbed pass
 ROOT_PATH_SIGMA = 1.0          # frames at the model's rate: the smoothing of the root path frames are centred on
 CLEAN_RECORDING_MM = (11.0, 13.0)   # a recording's mean noise level (mm): up to the first, centred on the root path
 POSE_BONES_NOISE_MM = (9.5, 10.5)   # the same level (mm): up to the first, bones may stretch with the pose
@@ -198,12 +201,15 @@ def agreement_k(views: np.ndarray, observed: np.ndarray) -> float:
     validation recording the ratio reads 0.89-1.02 for i.i.d. errors, 1.6-1.9 for triangulated
     detections, 3.5-5.0 for estimator-like errors; views that agree that well leave a learned
     correction little to add (docs/training.md)."""
-    level = white_noise_mm(views, observed)
-    ratio = view_spread_mm(views, observed) / max(level, 1e-6)
-    if not (np.isfinite(level) and np.isfinite(ratio)):
-        return AGREEMENT_K[1]
-    white = cleanliness(ratio, WHITE_SPREAD) * cleanliness(level, WHITE_NOISE_MM)
-    return AGREEMENT_K[1] - white * (AGREEMENT_K[1] - AGREEMENT_K[0])
+    white = views_white(views, observed) * cleanliness(white_noise_mm(views, observed), WHITE_NOISE_MM)
+    return AGREEMENT_K[1] - np.nan_to_num(white) * (AGREEMENT_K[1] - AGREEMENT_K[0])
+
+
+def views_white(views: np.ndarray, observed: np.ndarray) -> float:
+    """1 where the views' errors are white (their spread about their mean is what the white noise
+    explains, WHITE_SPREAD), 0 where they are not or it cannot be told (`agreement_k`)."""
+    ratio = view_spread_mm(views, observed) / max(white_noise_mm(views, observed), 1e-6)
+    return float(cleanliness(ratio, WHITE_SPREAD)) if np.isfinite(ratio) else 0.0
 
 
 def bound_by_view_agreement(fused: np.ndarray, views: np.ndarray, observed: np.ndarray) -> np.ndarray:
@@ -229,32 +235,83 @@ def bound_by_view_agreement(fused: np.ndarray, views: np.ndarray, observed: np.n
     return classical + correction * gaussian_filter1d(scale, 2.0, axis=0, mode="nearest")[..., None]
 
 
-def cleanliness(noise_mm, band_mm: tuple[float, float] = CLEAN_NOISE_MM):
-    """1 where the input's noise level (mm, `input_noise_mm`) is under band_mm[0], 0 above
-    band_mm[1], linear between: how far a clean-input rule applies."""
+def cleanliness(noise_mm, band_mm: tuple[float, float]):
+    """1 where a noise level (mm, or a ratio) is under band_mm[0], 0 above band_mm[1], linear
+    between: how far a rule for clean (or white) input applies."""
     return np.clip((band_mm[1] - noise_mm) / (band_mm[1] - band_mm[0]), 0.0, 1.0)
 
 
-def blend_with_classical(estimate: np.ndarray, views: np.ndarray, observed: np.ndarray, noise_mm: np.ndarray,
-                         fps: float) -> np.ndarray:
-    """The clean-input floor: estimate (T, J, D) -> classical + share * (estimate - classical).
-
-    classical: the mean of the observed views (V, T, J, D) smoothed by a Gaussian of
-    CLASSICAL_SIGMA_S. share: CLEAN_MODEL_SHARE where the input's noise level (noise_mm (V, T, J),
-    the mean over observed joints and views, followed over NOISE_SMOOTHING_S) is under
-    CLEAN_NOISE_MM[0], rising linearly to 1 at CLEAN_NOISE_MM[1]: slowly varying, so that the
-    blend adds no jitter. Measured per cell in docs/training.md.
-    """
-    count, mean = observed_mean(views, observed)                                     # (T, J), (T, J, D)
-    mean = interpolate_missing(mean[None], (count > 0)[None])[0]
-    mean = np.where(np.isfinite(mean), mean, estimate)          # a joint no view ever saw: the model's
-    classical = gaussian_filter1d(mean, CLASSICAL_SIGMA_S * fps, axis=0, mode="nearest")
+def bone_jitter(views: np.ndarray, observed: np.ndarray, bones: np.ndarray) -> float:
+    """(V, T, J, D) input, observed (V, T, J), bones (B, 2) joint pairs -> how much its bones change
+    length, over what its white noise explains: the RMS over time of each bone's length about its
+    median (frames where both joints are observed), median over bones and views, over sqrt(2) x
+    `white_noise_mm` (a bone's length takes the noise of two joints along it). White errors read
+    about 1 (i.i.d. Gaussian and uniform noise, validation and test, 20 and 30 fps: 0.87-1.05);
+    structured ones more, as a drifting bias or a swap stretches bones for many frames
+    (triangulated detections 1.11-1.68, estimator-like errors 1.7-3.5). NaN: nothing to measure."""
+    lengths = np.linalg.norm(views[:, :, bones[:, 1]] - views[:, :, bones[:, 0]], axis=-1)   # (V, T, B)
+    both = observed[:, :, bones[:, 1]] & observed[:, :, bones[:, 0]]
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)       # frames with no observed joint
-        level = np.nanmean(np.where(observed, noise_mm, np.nan), axis=(0, 2))        # (T,)
-    level = gaussian_filter1d(np.nan_to_num(level, nan=np.inf).clip(max=1e3), NOISE_SMOOTHING_S * fps, mode="nearest")
-    share = 1.0 - (1.0 - CLEAN_MODEL_SHARE) * cleanliness(level)
-    return classical + share[:, None, None] * (estimate - classical)
+        warnings.simplefilter("ignore", RuntimeWarning)   # bones never seen
+        lengths = np.where(both, lengths, np.nan)
+        spread = np.sqrt(np.nanmean((lengths - np.nanmedian(lengths, axis=1, keepdims=True)) ** 2, axis=1))
+        return float(np.nanmedian(spread) / (np.sqrt(2.0) * white_noise_mm(views, observed)))
+
+
+def whiteness(views: np.ndarray, observed: np.ndarray, bones: np.ndarray) -> float:
+    """How far the input's errors are white (1) or structured (0), model-free: `bone_jitter` in
+    WHITE_BONES, and for several views their spread about their mean in WHITE_SPREAD."""
+    ratio = bone_jitter(views, observed, bones)
+    white = float(cleanliness(ratio, WHITE_BONES)) if np.isfinite(ratio) else 0.0
+    return white * (views_white(views, observed) if len(views) > 1 else 1.0)
+
+
+def classical_mean(views: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """(V, T, J, D), observed (V, T, J) -> (T, J, D): the mean of the observed views, interpolated
+    in time where none saw a joint, NaN for a joint no view ever saw. Linear in the views."""
+    count, mean = observed_mean(views, observed)
+    return interpolate_missing(mean[None], (count > 0)[None])[0]
+
+
+def sure_blend(estimate: np.ndarray, probed: np.ndarray, views: np.ndarray, probe: np.ndarray, observed: np.ndarray,
+               root_joints, white: float) -> np.ndarray:
+    """The white-noise floor: estimate (T, J, D) -> classical + share * (estimate - classical).
+
+    classical: `classical_mean` of the views (V, T, J, D) smoothed by the Gaussian of
+    CLASSICAL_SIGMAS (frames) whose risk is least; share = 1 - white * (1 - alpha), alpha in
+    [0, 1] the model's share of least risk. The risk is Stein's unbiased estimate (SURE) of the
+    squared root-relative error (the metric's: root = mean of root_joints) under white noise of
+    `white_noise_mm`: for an output f of the views' mean m, |f - m|^2 + 2 s^2 div f + const, the
+    divergence from probed, the same pipeline's estimate from views + PROBE_MM * probe (probe:
+    standard normal on the observed entries, V x T x J x D). Quadratic in alpha, so alpha is in
+    closed form. Not in the SynSP paper.
+
+    The risk is squared error, and on fast motion the fastest frames dominate it: it chose filters
+    under 1 frame that left Accel above the best filter's (4 views, 20 fps, validation: 3.66
+    against 2.77 mm/frame^2), hence CLASSICAL_SIGMAS from 1 frame. The probe's own noise makes a
+    risk of Accel (second differences) too uncertain to choose by (docs/training.md)."""
+    def relative(x):
+        return x - x[:, list(root_joints)].mean(axis=1, keepdims=True)
+    mean = classical_mean(views, observed)
+    mean = np.where(np.isfinite(mean), mean, estimate)          # a joint no view ever saw: the model's
+    noise = np.nan_to_num(classical_mean(probe, observed))      # the probe as it reaches the mean
+    level2 = white_noise_mm(views, observed) ** 2
+    if not (np.isfinite(level2) and white > 0):
+        return estimate
+    best = None
+    for sigma in CLASSICAL_SIGMAS:
+        classical = gaussian_filter1d(mean, sigma, axis=0, mode="nearest")
+        residual = relative(classical - mean)
+        divergence = (relative(noise) * relative(gaussian_filter1d(noise, sigma, axis=0, mode="nearest"))).sum()
+        risk = (residual ** 2).sum() + 2 * level2 * divergence
+        if best is None or risk < best[0]:
+            best = (risk, classical, residual, divergence)
+    _, classical, residual, divergence = best
+    gap = relative(estimate - classical)
+    model_divergence = (relative(noise) * relative((probed - estimate) / PROBE_MM)).sum()
+    alpha = -((gap * residual).sum() + level2 * (model_divergence - divergence)) / max((gap ** 2).sum(), 1e-9)
+    share = 1.0 - white * (1.0 - float(np.clip(alpha, 0.0, 1.0)))
+    return classical + share * (estimate - classical)
 
 
 def root_path(views: np.ndarray, observed: np.ndarray, root_joints) -> np.ndarray:
@@ -288,28 +345,39 @@ def interpolate_missing(views: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass
+class ModelPass:
+    """One recording through the model, before the final stages (`Refiner.model_pass`)."""
+    views: np.ndarray      # (V, T, J, D) input, missing joints interpolated in time (NaN: never seen)
+    observed: np.ndarray   # (V, T, J) joints seen (finite, confidence > 0)
+    refined: np.ndarray    # (V, T, J, D) per view
+    fused: np.ndarray      # (T, J, D) the views' refined outputs averaged
+    quality: np.ndarray    # (T, J) in [0, 1]: best over views of PQE quality x confidence
+
+
 class Refiner:
     """Refines recorded sequences with a window model (SynSP, or anything with the same call)."""
 
-    def __init__(self, infer, window: int, num_joints: int, dims: int, max_views: int,
+    def __init__(self, infer, window: int, num_joints: int, dims: int, max_views: int, skeleton: Skeleton,
                  fps_range: tuple[float, float] | None = None, batch_size: int = 1024,
                  bone_prior: BoneLengthPrior | None = None, smoothing: bool = True, agreement_bound: bool = True,
-                 clean_blend: bool = True, root_joints: tuple[int, ...] | None = None):
+                 white_blend: bool = True, root_joints: tuple[int, ...] | None = None):
         """infer(poses (B, V, W, J*D) tensor mm, view_mask (B, V), confidence (B, V, W, J)) ->
-        (refined tensor shaped like poses, quality (B, V, W)); bone_prior: the bone-length stage
-        (None: off); smoothing, agreement_bound, clean_blend: the stages of the module docstring;
-        root_joints: centre every frame on the smoothed root path before the model (`root_path`,
-        the module docstring; None: off)."""
-        self.root_joints = root_joints
+        (refined tensor shaped like poses, quality (B, V, W)); skeleton: the joint layout (bones
+        and root, for the white-noise floor); bone_prior: the bone-length stage (None: off);
+        smoothing, agreement_bound, white_blend: the stages of the module docstring; root_joints:
+        centre every frame on the smoothed root path before the model (`root_path`, the module
+        docstring; None: off)."""
+        self.root_joints, self.skeleton = root_joints, skeleton
         self.infer, self.window, self.num_joints, self.dims = infer, window, num_joints, dims
         self.max_views, self.fps_range, self.batch_size = max_views, fps_range, batch_size
         self.bone_prior, self.smoothing = bone_prior, smoothing
-        self.agreement_bound, self.clean_blend = agreement_bound, clean_blend
+        self.agreement_bound, self.white_blend = agreement_bound, white_blend
 
     @classmethod
     def from_pretrained(cls, checkpoint: str | Path | None = None, backend: str = "auto",
                         batch_size: int = 1024, bone_lengths: bool = True, smoothing: bool = True,
-                        agreement_bound: bool = True, clean_blend: bool = True) -> "Refiner":
+                        agreement_bound: bool = True, white_blend: bool = True) -> "Refiner":
         """Load a SynSP checkpoint (None: the shipped weights) behind a runtime backend."""
         from synsp_core.checkpoint import DEFAULT_CHECKPOINT, read_checkpoint_info
         from synsp_core.runtime import create_backend
@@ -317,14 +385,14 @@ class Refiner:
         info = read_checkpoint_info(checkpoint or DEFAULT_CHECKPOINT)
         fps_range = info.get("meta", {}).get("train_config", {}).get("fps_range")
         c = engine.config
-        return cls(engine, c.window, c.num_joints, c.dims, c.max_views,
+        return cls(engine, c.window, c.num_joints, c.dims, c.max_views, get_skeleton(c.skeleton),
                    tuple(fps_range) if fps_range else None, batch_size, bone_prior_for(c, bone_lengths),
-                   smoothing, agreement_bound, clean_blend, c.root_joints)
+                   smoothing, agreement_bound, white_blend, c.root_joints)
 
     @classmethod
     def from_model(cls, model: torch.nn.Module, batch_size: int = 1024, max_views: int = 8,
                    bone_lengths: bool = True, smoothing: bool = True, agreement_bound: bool = True,
-                   clean_blend: bool = True) -> "Refiner":
+                   white_blend: bool = True) -> "Refiner":
         """Wrap an in-memory model (SynSP or SmoothNet) in eval mode, e.g. during evaluation."""
         model.eval()
         c = model.cfg
@@ -336,9 +404,9 @@ class Refiner:
                 return out.refined, out.quality
             # SmoothNet takes no missing joints: they hold their interpolated input (nan: 0)
             return model(poses.nan_to_num(), mask), torch.ones(poses.shape[:3])
-        return cls(infer, c.window, c.num_joints, c.dims, getattr(c, "max_views", max_views), None, batch_size,
-                   bone_prior_for(c, bone_lengths), smoothing, agreement_bound, clean_blend,
-                   c.root_joints if isinstance(model, SynSP) else None)
+        return cls(infer, c.window, c.num_joints, c.dims, getattr(c, "max_views", max_views),
+                   get_skeleton(c.skeleton), None, batch_size, bone_prior_for(c, bone_lengths), smoothing,
+                   agreement_bound, white_blend, c.root_joints if isinstance(model, SynSP) else None)
 
     def refine(self, poses, fps: float | None = None, name: str = "poses", confidence=None) -> np.ndarray:
         """(T, J, D) -> refined (T, J, D); (V, T, J, D) -> refined (V, T, J, D), all views at once.
@@ -363,11 +431,20 @@ class Refiner:
         conf = check_confidence(confidence, arr, f"{name} confidence")
         if arr.ndim == 3:
             arr, conf = arr[None], conf[None]
+        if len(arr) > self.max_views:
+            raise ValueError(f"{name}: {len(arr)} views, but the model takes at most {self.max_views}")
+        raw = self.model_pass(arr, conf, fps, name)
+        probe = self.probe_pass(arr, conf, raw, fps, name) if self.white_blend else None
+        refined, fused = self.final_stages(raw, probe, self.bone_prior, self.agreement_bound)
+        return (refined, fused, raw.quality.astype(np.float32)) if return_quality else (refined, fused)
+
+    def model_pass(self, arr: np.ndarray, conf: np.ndarray, fps: float | None = None,
+                   name: str = "poses") -> ModelPass:
+        """Checked views (V, T, J, D) float32, NaN = missing, and confidence (V, T, J) -> the model's
+        outputs before the final stages (see refine_views)."""
         observed = np.isfinite(arr).all(axis=-1) & (conf > 0)
         if not observed.any():
             raise ValueError(f"{name}: no joint is observed (every joint is NaN or has confidence 0)")
-        if len(arr) > self.max_views:
-            raise ValueError(f"{name}: {len(arr)} views, but the model takes at most {self.max_views}")
         filled = interpolate_missing(arr, observed)
         # a missing joint goes to the model as its interpolation in time, at a low confidence
         interpolated = np.isfinite(filled).all(axis=-1)
@@ -387,29 +464,50 @@ class Refiner:
         if not np.isfinite(fused).all():
             raise ValueError(f"{name}: could not refine: a joint has no estimate in any frame")
         refined = np.where(np.isfinite(refined), refined, fused[None])
-        refined, fused = self.final_stages(refined, fused, filled, observed, self.bone_prior, self.agreement_bound,
-                                           self.clean_blend, fps)
-        return (refined, fused, joint_quality.astype(np.float32)) if return_quality else (refined, fused)
+        return ModelPass(filled, observed, refined, fused, joint_quality)
+
+    def probe_pass(self, arr: np.ndarray, conf: np.ndarray, raw: ModelPass, fps: float | None = None,
+                   name: str = "poses"):
+        """For the white-noise floor: (probe, whiteness, the model pass on arr + PROBE_MM * probe),
+        probe a fixed draw of standard normal noise on the observed entries; None where the input's
+        errors read as structured (`whiteness` 0: no extra pass)."""
+        white = whiteness(raw.views, raw.observed, self.skeleton_bones)
+        if white <= 0:
+            return None
+        probe = np.random.default_rng(0).standard_normal(arr.shape) * raw.observed[..., None]
+        return probe, white, self.model_pass((arr + PROBE_MM * probe).astype(np.float32), conf, fps, name)
+
+    @property
+    def skeleton_bones(self) -> np.ndarray:
+        return np.array(self.skeleton.bones, dtype=np.int64).reshape(-1, 2)
+
+    def final_stages(self, raw: ModelPass, probe, prior: BoneLengthPrior | None, agreement_bound: bool):
+        """The bone-length stage and the multi-view floor (`bound_stages`), then, with probe (from
+        `probe_pass`), the white-noise floor on fused and on each view's output against its own
+        input -> float32 (refined, fused)."""
+        refined, fused = self.bound_stages(raw, prior, agreement_bound)
+        if probe is not None:
+            noise, white, raw_probed = probe
+            refined_probed, fused_probed = self.bound_stages(raw_probed, prior, agreement_bound)
+            views, observed, root = raw.views, raw.observed, self.skeleton.root
+            fused = sure_blend(fused, fused_probed, views, noise, observed, root, white)
+            refined = np.stack([sure_blend(r, rp, v[None], n[None], o[None], root, white)
+                                for r, rp, v, n, o in zip(refined, refined_probed, views, noise, observed)])
+        return refined.astype(np.float32), fused.astype(np.float32)
 
     @staticmethod
-    def final_stages(refined: np.ndarray, fused: np.ndarray, views: np.ndarray, observed: np.ndarray,
-                     prior: BoneLengthPrior | None, agreement_bound: bool, clean_blend: bool = False,
-                     fps: float | None = None):
-        """The bone-length stage, then the floors, on refined (V, T, J, D) and fused (T, J, D) of
-        input views (V, T, J, D) observed (V, T, J) -> float32 (refined, fused).
+    def bound_stages(raw: ModelPass, prior: BoneLengthPrior | None, agreement_bound: bool):
+        """The bone-length stage, then the multi-view floor, on a model pass -> (refined, fused).
 
         Bone lengths are estimated from fused (one recording = one stream), learning only from
         bones whose two joints some view saw, and only those bones are projected; where the input
         is nearly clean (`cleanliness` of its mean noise level, POSE_BONES_NOISE_MM), plus their
-        pose dependence.
-        The floors come last so that nothing after them can take an output further from the
-        classical estimate:
-        `bound_by_view_agreement` (V > 1) on fused, then with clean_blend `blend_with_classical` on
-        fused and on each view's output against its own input, at fps (None: DEFAULT_FPS).
+        pose dependence. `bound_by_view_agreement` (V > 1) comes after, on fused, so that nothing
+        takes it further from the classical estimate.
         """
-        # the input's noise level: against the model's output, before the stages
-        noise = input_noise_mm(views, refined) if clean_blend or prior is not None else None
+        refined, fused, views, observed = raw.refined, raw.fused, raw.views, raw.observed
         if prior is not None:
+            noise = input_noise_mm(views, refined)   # the input's noise level: against the model's output
             seen = observed.any(axis=0).astype(np.float64)
             bone_seen = seen[:, prior.parents] * seen[:, prior.children]                # (T, B)
             lengths = prior.stream_lengths(fused, bone_seen)
@@ -426,12 +524,7 @@ class Refiner:
             refined, fused = projected[:-1], projected[-1]
         if agreement_bound and len(views) > 1:
             fused = bound_by_view_agreement(fused, views, observed)
-        if clean_blend:
-            fps = fps or DEFAULT_FPS
-            fused = blend_with_classical(fused, views, observed, noise, fps)
-            refined = np.stack([blend_with_classical(r, v[None], o[None], n[None], fps)
-                                for r, v, o, n in zip(refined, views, observed, noise)])
-        return refined.astype(np.float32), fused.astype(np.float32)
+        return refined, fused
 
     def _refine(self, filled: np.ndarray, confidence: np.ndarray, observed: np.ndarray, fps: float | None,
                 centre_on_path: bool):

@@ -108,17 +108,17 @@ def floor(cell: Cell) -> tuple[dict, list]:
 
 
 def model_scores(refiner: Refiner, prior: BoneLengthPrior, cell: Cell, fps: float, agreement_bound: bool,
-                 clean_blend: bool) -> dict:
-    """The fused output's scores with the bone-length stage and without it (refiner has none of
-    the final stages: they are applied here, as refine_views does)."""
+                 white_blend: bool) -> dict:
+    """The fused output's scores with the bone-length stage and without it: the model passes
+    (and the white-noise floor's perturbed pass) once, the final stages on them both ways."""
     scores = {}
-    raw = [refiner.refine_views(noisy, fps) for noisy in cell.noisy]
+    passes = []
+    for noisy in cell.noisy:
+        arr, conf = noisy.astype(np.float32), np.ones(noisy.shape[:-1], np.float32)
+        raw = refiner.model_pass(arr, conf, fps)
+        passes.append((raw, refiner.probe_pass(arr, conf, raw, fps) if white_blend else None))
     for suffix, stage in (("", prior), (" no-stage", None)):
-        fused = []
-        for (refined, plain), noisy in zip(raw, cell.noisy):
-            observed = np.isfinite(noisy).all(axis=-1)
-            fused.append(Refiner.final_stages(refined, plain, interpolate_missing(noisy, observed), observed, stage,
-                                              agreement_bound, clean_blend, fps)[1])
+        fused = [refiner.final_stages(raw, probe, stage, agreement_bound)[1] for raw, probe in passes]
         scores["mpjpe" + suffix], scores["accel" + suffix] = score(fused, cell.gt)
     return scores
 
@@ -126,9 +126,9 @@ def model_scores(refiner: Refiner, prior: BoneLengthPrior, cell: Cell, fps: floa
 def run(args) -> list[dict]:
     seqs = sequences(args.cmu_dir, args.split)
     models = [("SynSP", args.synsp)] + [tuple(m.split("=", 1)) for m in args.model]
-    # refine_views without the final stages: model_scores applies them, with and without the bone stage
+    # model_scores applies the final stages, with and without the bone stage
     refiners = [(name, Refiner.from_model(load_checkpoint(path), bone_lengths=False, smoothing=not args.no_smoothing,
-                                          agreement_bound=False, clean_blend=False)) for name, path in models]
+                                          agreement_bound=False, white_blend=False)) for name, path in models]
     prior = BoneLengthPrior(H36M17)
     rows = []
     for family in args.families:
@@ -139,7 +139,7 @@ def run(args) -> list[dict]:
                 input_mpjpe, input_accel = score(inputs, cell.gt)
                 for name, refiner in refiners:
                     m = model_scores(refiner, prior, cell, args.fps, not args.no_agreement_bound,
-                                     not args.no_clean_blend)
+                                     not args.no_white_blend)
                     rows.append({"model": name, "family": family, "convention": convention, "views": views,
                                  "input_mpjpe": input_mpjpe, "input_accel": input_accel,
                                  "floor_sigma": base["sigma"], "floor_mpjpe": base["mpjpe"],
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--no-smoothing", action="store_true", help="ablation: the Refiner without its smoothing stage")
     parser.add_argument("--no-agreement-bound", action="store_true", help="ablation: ... without the multi-view floor")
-    parser.add_argument("--no-clean-blend", action="store_true", help="ablation: ... without the clean-input floor")
+    parser.add_argument("--no-white-blend", action="store_true", help="ablation: ... without the white-noise floor")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("out/transfer"))
     args = parser.parse_args(argv)
