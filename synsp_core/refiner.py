@@ -44,7 +44,7 @@ The training motion is in the pelvis frame, so the model takes a root that moves
 within its window for noise: on people walking through a room (world frame, 11 of the extra CMU
 takes at 1.1 m/s, Human3.6M convention, nearly clean input, 1 view) it gave 9.14 mm against 6.43
 for the best Gaussian filter; centred on the path, 6.64 (the model's own centring, a straight line
-per window, leaves the body's sway); with the blend above, 7.19. Not on noisy input: the path's own
+per window, leaves the body's sway); with the white-noise floor too, 5.84. Not on noisy input: the path's own
 noise then jitters the output (1 view, validation: 18 of 30 cells hold with the path everywhere).
 docs/training.md.
 
@@ -246,9 +246,9 @@ def bone_jitter(views: np.ndarray, observed: np.ndarray, bones: np.ndarray) -> f
     length, over what its white noise explains: the RMS over time of each bone's length about its
     median (frames where both joints are observed), median over bones and views, over sqrt(2) x
     `white_noise_mm` (a bone's length takes the noise of two joints along it). White errors read
-    about 1 (i.i.d. Gaussian and uniform noise, validation and test, 20 and 30 fps: 0.87-1.05);
+    about 1 (i.i.d. Gaussian and uniform noise, validation at 20 fps and test at 30 fps: 0.86-1.05);
     structured ones more, as a drifting bias or a swap stretches bones for many frames
-    (triangulated detections 1.11-1.68, estimator-like errors 1.7-3.5). NaN: nothing to measure."""
+    (triangulated detections 1.11-1.68, estimator-like errors 1.72-3.64). NaN: nothing to measure."""
     lengths = np.linalg.norm(views[:, :, bones[:, 1]] - views[:, :, bones[:, 0]], axis=-1)   # (V, T, B)
     both = observed[:, :, bones[:, 1]] & observed[:, :, bones[:, 0]]
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
