@@ -179,6 +179,23 @@ def test_sure_blend_picks_the_better_of_model_and_filter_from_the_input_alone():
     assert np.isfinite(out).all()
 
 
+def test_refine_views_probes_white_input_only(model):
+    """The white-noise floor's extra model pass runs on white input (and its output differs from
+    the floor left out), and not at all on structured input, whose output is then exactly that
+    of the Refiner without the floor."""
+    rng = np.random.default_rng(9)
+    truth = walking_skeleton(120, seed=3)
+    white = (truth + rng.normal(0, 5.0, truth.shape)).astype(np.float32)
+    drifting = (white + np.cumsum(rng.normal(0, 2.0, truth.shape), axis=0)).astype(np.float32)
+    refiner, without = Refiner.from_model(model), Refiner.from_model(model, white_blend=False)
+    conf = np.ones((1, 120, 17), np.float32)
+    for views, probed in ((white, True), (drifting, False)):
+        raw = refiner.model_pass(views[None], conf)
+        assert (refiner.probe_pass(views[None], conf, raw) is not None) == probed
+        same = np.allclose(refiner.refine(views), without.refine(views))
+        assert same != probed
+
+
 def test_bone_stage_projects_the_refined_output(model):
     """By default, 3D output goes through the bone-length stage, with lengths from the fused output."""
     x = poses(3, 30, 17, 3)
