@@ -292,23 +292,24 @@ def sure_blend(estimate: np.ndarray, probed: np.ndarray, views: np.ndarray, prob
     risk of Accel (second differences) too uncertain to choose by (docs/training.md)."""
     def relative(x):
         return x - x[:, list(root_joints)].mean(axis=1, keepdims=True)
-    mean = classical_mean(views, observed)
-    mean = np.where(np.isfinite(mean), mean, estimate)          # a joint no view ever saw: the model's
-    noise = np.nan_to_num(classical_mean(probe, observed))      # the probe as it reaches the mean
     level2 = white_noise_mm(views, observed) ** 2
     if not (np.isfinite(level2) and white > 0):
         return estimate
+    mean = classical_mean(views, observed)
+    mean = np.where(np.isfinite(mean), mean, estimate)          # a joint no view ever saw: the model's
+    noise = np.nan_to_num(classical_mean(probe, observed))      # the probe as it reaches the mean
+    noise_relative = relative(noise)
     best = None
     for sigma in CLASSICAL_SIGMAS:
         classical = gaussian_filter1d(mean, sigma, axis=0, mode="nearest")
         residual = relative(classical - mean)
-        divergence = (relative(noise) * relative(gaussian_filter1d(noise, sigma, axis=0, mode="nearest"))).sum()
+        divergence = (noise_relative * relative(gaussian_filter1d(noise, sigma, axis=0, mode="nearest"))).sum()
         risk = (residual ** 2).sum() + 2 * level2 * divergence
         if best is None or risk < best[0]:
             best = (risk, classical, residual, divergence)
     _, classical, residual, divergence = best
     gap = relative(estimate - classical)
-    model_divergence = (relative(noise) * relative((probed - estimate) / PROBE_MM)).sum()
+    model_divergence = (noise_relative * relative((probed - estimate) / PROBE_MM)).sum()
     alpha = -((gap * residual).sum() + level2 * (model_divergence - divergence)) / max((gap ** 2).sum(), 1e-9)
     share = 1.0 - white * (1.0 - float(np.clip(alpha, 0.0, 1.0)))
     return classical + share * (estimate - classical)
@@ -369,6 +370,7 @@ class Refiner:
         centre every frame on the smoothed root path before the model (`root_path`, the module
         docstring; None: off)."""
         self.root_joints, self.skeleton = root_joints, skeleton
+        self.bones = np.array(skeleton.bones, dtype=np.int64).reshape(-1, 2)   # (B, 2) for `whiteness`
         self.infer, self.window, self.num_joints, self.dims = infer, window, num_joints, dims
         self.max_views, self.fps_range, self.batch_size = max_views, fps_range, batch_size
         self.bone_prior, self.smoothing = bone_prior, smoothing
@@ -471,15 +473,11 @@ class Refiner:
         """For the white-noise floor: (probe, whiteness, the model pass on arr + PROBE_MM * probe),
         probe a fixed draw of standard normal noise on the observed entries; None where the input's
         errors read as structured (`whiteness` 0: no extra pass)."""
-        white = whiteness(raw.views, raw.observed, self.skeleton_bones)
+        white = whiteness(raw.views, raw.observed, self.bones)
         if white <= 0:
             return None
         probe = np.random.default_rng(0).standard_normal(arr.shape) * raw.observed[..., None]
         return probe, white, self.model_pass((arr + PROBE_MM * probe).astype(np.float32), conf, fps, name)
-
-    @property
-    def skeleton_bones(self) -> np.ndarray:
-        return np.array(self.skeleton.bones, dtype=np.int64).reshape(-1, 2)
 
     def final_stages(self, raw: ModelPass, probe, prior: BoneLengthPrior | None, agreement_bound: bool):
         """The bone-length stage and the multi-view floor (`bound_stages`), then, with probe (from
