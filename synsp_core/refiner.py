@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from math import comb, erf
 from pathlib import Path
 
 import numpy as np
@@ -75,18 +76,22 @@ from synsp_core.swaa import swaa
 
 SMOOTH_SIGMA = (0.5, 2.0)   # frames: the smoothing stage's Gaussian std on clean and on noisy input
 NOISE_MM = (12.0, 30.0)      # local input jitter (mm) up to which the first applies, from which the second
+LOCAL_FRAMES = 4.0           # frames: the Gaussian over which the stages judge the input and the error locally
 INTERPOLATED_CONFIDENCE = 0.1   # the model's confidence in a missing joint's interpolation in time
 AGREEMENT_K = (0.5, 1.0)     # the fusion bound, in expected errors of the classical multi-view estimate:
                              # where the views' errors are white and small (nearly clean), elsewhere
-WHITE_SPREAD = (1.2, 1.5)    # the views' spread over the input's white-noise level: white up to the first
+WHITE_SPREAD = (1.2, 1.5)    # the views' spread over what their white noise explains: white up to the first
 WHITE_NOISE_MM = (8.0, 12.0)   # the input's white-noise level (mm per coordinate): small up to the first
 MAX_ABS_MM = 1e7   # coordinates beyond 10 km are no measurement: treated as missing joints
-WHITE_BONES = (1.05, 1.10)   # bone-length jitter over sqrt(2) x the white-noise level: white up to the first
+WHITE_BONES = (1.12, 1.22)   # bone-length jitter over its white-noise level: white up to the first
 CLASSICAL_SIGMAS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)   # frames: the widths the white-noise floor chooses from
 PROBE_MM = 0.5                 # the step of the white-noise floor's perturbed pass
 ROOT_PATH_SIGMA = 1.0          # frames at the model's rate: the smoothing of the root path frames are centred on
 CLEAN_RECORDING_MM = (11.0, 13.0)   # a recording's mean noise level (mm): up to the first, centred on the root path
 POSE_BONES_NOISE_MM = (9.5, 10.5)   # the same level (mm): up to the first, bones may stretch with the pose
+TRIM_SD = 3.5   # noise levels leave out differences beyond this many robust standard deviations
+TRIMMED_VARIANCE = 1.0 - 2 * TRIM_SD * np.exp(-TRIM_SD ** 2 / 2) / np.sqrt(2 * np.pi) / erf(TRIM_SD / np.sqrt(2))
+                   # the variance of a standard normal cut at +-TRIM_SD: what the trimming keeps
 
 
 def check_poses(poses, num_joints: int, dims: int, name: str = "poses") -> np.ndarray:
@@ -141,8 +146,8 @@ def means(merged: np.ndarray, j: int, d: int):
 
 def local_rms(residual: np.ndarray) -> np.ndarray:
     """(V, T, J, D) residual (mm) -> (V, T, J): its length's RMS over about +-4 frames (a Gaussian
-    of 4 frames), the window over which the stages judge how noisy the input is."""
-    return np.sqrt(gaussian_filter1d((residual ** 2).sum(axis=-1), 4.0, axis=1, mode="nearest"))
+    of LOCAL_FRAMES), the window over which the stages judge how noisy the input is."""
+    return np.sqrt(gaussian_filter1d((residual ** 2).sum(axis=-1), LOCAL_FRAMES, axis=1, mode="nearest"))
 
 
 def input_noise_mm(views: np.ndarray, refined: np.ndarray) -> np.ndarray:
@@ -165,17 +170,35 @@ def input_jitter_mm(views: np.ndarray, refined: np.ndarray) -> np.ndarray:
     return local_rms(np.diff(padded, n=2, axis=1) / np.sqrt(6.0))
 
 
+def difference_level(series: np.ndarray, order: int, axis: int = -1) -> np.ndarray:
+    """The white-noise level of series along axis: the RMS of its order-th differences over their
+    gain on i.i.d. noise (sqrt(6) for 2, sqrt(70) for 4), differences beyond TRIM_SD robust
+    standard deviations (median absolute value / 0.6745) left out: spikes and swaps. Motion barely
+    enters a 4th difference, and a rigid bone's length barely a 2nd. Unlike the median alone, it
+    reads a level that varies in time (a bone's length as the bone turns against anisotropic
+    noise) and is exact for uniform noise. NaN entries (frames not observed) drop the differences
+    they touch; NaN where none is left."""
+    diff = np.moveaxis(np.diff(series, n=order, axis=axis), axis, -1)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # series never observed
+        robust = np.nanmedian(np.abs(diff), axis=-1, keepdims=True) / 0.6745
+        kept = np.where(np.abs(diff) <= TRIM_SD * robust, diff, np.nan)
+        return np.sqrt(np.nanmean(kept ** 2, axis=-1) / TRIMMED_VARIANCE / comb(2 * order, order))
+
+
+def noise_levels_mm(views: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """(V, T, J, D) input, observed (V, T, J) -> (V, J, D) white-noise level (mm) of each
+    coordinate (`difference_level` of order 4 over observed frames): per joint and axis, as
+    estimators err more in depth and at the hands (5 mm of i.i.d. noise at 20 and 30 fps,
+    validation: a median of 4.9-5.1 mm over joints). NaN: never 5 observed frames in a row."""
+    return difference_level(np.where(observed[..., None], views, np.nan), 4, axis=1)
+
+
 def white_noise_mm(views: np.ndarray, observed: np.ndarray) -> float:
-    """(V, T, J, D) input, observed (V, T, J) -> the level (mm per coordinate) of its white noise:
-    the median absolute 4th difference in time over runs of 5 observed frames, / 0.6745 / sqrt(70)
-    (its gain on i.i.d. noise). Motion barely enters a 4th difference, so nothing of a model is
-    needed (5 mm of i.i.d. noise at 20 and 30 fps, validation: 5.04-5.09 mm). NaN: no such run."""
-    if views.shape[1] < 5:
-        return float("nan")
-    diff4 = np.diff(views, n=4, axis=1)
-    runs = np.lib.stride_tricks.sliding_window_view(observed, 5, axis=1).all(axis=-1)         # (V, T-4, J)
-    values = np.abs(diff4[runs])
-    return float(np.median(values) / 0.6745 / np.sqrt(70.0)) if values.size else float("nan")
+    """(V, T, J, D) input, observed (V, T, J) -> its white-noise level (mm per coordinate): the
+    RMS of `noise_levels_mm`. NaN: nothing to measure."""
+    levels = noise_levels_mm(views, observed)
+    return float(np.sqrt(np.nanmean(levels ** 2))) if np.isfinite(levels).any() else float("nan")
 
 
 def observed_mean(views: np.ndarray, observed: np.ndarray):
@@ -185,21 +208,27 @@ def observed_mean(views: np.ndarray, observed: np.ndarray):
     return count, np.where(observed[..., None], views, 0.0).sum(axis=0) / np.maximum(count, 1)[..., None]
 
 
-def view_spread_mm(views: np.ndarray, observed: np.ndarray) -> float:
-    """(V, T, J, D), observed (V, T, J) -> the views' spread about their mean (mm per coordinate,
-    unbiased over the views seeing each joint); NaN where no joint is seen twice."""
+def view_spread(views: np.ndarray, observed: np.ndarray) -> float:
+    """(V, T, J, D), observed (V, T, J) -> the views' spread about their mean over what their white
+    noise explains (`noise_levels_mm`, per view, joint and axis): the sum of squares about the mean
+    of the views seeing each joint, over its expectation under white errors. About 1 for white
+    errors of any per-view, per-joint or per-axis level; NaN where no joint is seen twice."""
     count, mean = observed_mean(views, observed)
-    squares = (np.where(observed[..., None], views - mean, 0.0) ** 2).sum()
-    dof = (np.maximum(count - 1, 0) * views.shape[-1]).sum()
-    return float(np.sqrt(squares / dof)) if dof else float("nan")
+    squares = (np.where(observed[..., None], views - mean, 0.0) ** 2).sum(axis=(0, 1))       # (J, D)
+    dof = np.maximum(count - 1, 0).sum(axis=0)                                              # (J,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # joints never seen
+        expected = dof[:, None] * np.nanmean(noise_levels_mm(views, observed) ** 2, axis=0)
+    seen = np.isfinite(expected) & (dof[:, None] > 0)
+    return float(np.sqrt(squares[seen].sum() / expected[seen].sum())) if seen.any() else float("nan")
 
 
 def agreement_k(views: np.ndarray, observed: np.ndarray) -> float:
     """The fusion bound for a recording, in expected errors of the classical estimate: AGREEMENT_K[0]
     where the views' errors are white (their spread is what the white noise explains, WHITE_SPREAD)
     and small (WHITE_NOISE_MM), AGREEMENT_K[1] otherwise, linear between. Model-free: on every
-    validation recording the ratio reads 0.89-1.02 for i.i.d. errors, 1.6-1.9 for triangulated
-    detections, 3.5-5.0 for estimator-like errors; views that agree that well leave a learned
+    validation recording the ratio reads 0.84-1.00 for i.i.d. errors (`view_spread`), 1.46-1.84
+    for triangulated detections, 3.0-4.0 for estimator-like errors; views that agree that well leave a learned
     correction little to add (docs/training.md)."""
     white = views_white(views, observed) * cleanliness(white_noise_mm(views, observed), WHITE_NOISE_MM)
     return AGREEMENT_K[1] - np.nan_to_num(white) * (AGREEMENT_K[1] - AGREEMENT_K[0])
@@ -208,7 +237,7 @@ def agreement_k(views: np.ndarray, observed: np.ndarray) -> float:
 def views_white(views: np.ndarray, observed: np.ndarray) -> float:
     """1 where the views' errors are white (their spread about their mean is what the white noise
     explains, WHITE_SPREAD), 0 where they are not or it cannot be told (`agreement_k`)."""
-    ratio = view_spread_mm(views, observed) / max(white_noise_mm(views, observed), 1e-6)
+    ratio = view_spread(views, observed)
     return float(cleanliness(ratio, WHITE_SPREAD)) if np.isfinite(ratio) else 0.0
 
 
@@ -243,19 +272,20 @@ def cleanliness(noise_mm, band_mm: tuple[float, float]):
 
 def bone_jitter(views: np.ndarray, observed: np.ndarray, bones: np.ndarray) -> float:
     """(V, T, J, D) input, observed (V, T, J), bones (B, 2) joint pairs -> how much its bones change
-    length, over what its white noise explains: the RMS over time of each bone's length about its
-    median (frames where both joints are observed), median over bones and views, over sqrt(2) x
-    `white_noise_mm` (a bone's length takes the noise of two joints along it). White errors read
-    about 1 (i.i.d. Gaussian and uniform noise, validation at 20 fps and test at 30 fps: 0.86-1.05);
+    length, over what white noise explains: per bone and view, the RMS over time of its length
+    about its median (frames where both joints are observed) over the white-noise level of that
+    length (`difference_level` of order 2); the median over bones and views. White errors read
+    about 1 whatever their level per joint and axis (i.i.d. Gaussian, uniform, 3x in a depth
+    direction, 2x on z, 1-3x per joint; validation at 20 fps and test at 30 fps: 0.94-1.09);
     structured ones more, as a drifting bias or a swap stretches bones for many frames
-    (triangulated detections 1.11-1.68, estimator-like errors 1.72-3.64). NaN: nothing to measure."""
+    (triangulated detections 1.28-1.72, estimator-like errors 2.0-3.8). NaN: nothing to measure."""
     lengths = np.linalg.norm(views[:, :, bones[:, 1]] - views[:, :, bones[:, 0]], axis=-1)   # (V, T, B)
     both = observed[:, :, bones[:, 1]] & observed[:, :, bones[:, 0]]
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # bones never seen
         lengths = np.where(both, lengths, np.nan)
         spread = np.sqrt(np.nanmean((lengths - np.nanmedian(lengths, axis=1, keepdims=True)) ** 2, axis=1))
-        return float(np.nanmedian(spread) / (np.sqrt(2.0) * white_noise_mm(views, observed)))
+        return float(np.nanmedian(spread / difference_level(lengths, 2, axis=1)))
 
 
 def whiteness(views: np.ndarray, observed: np.ndarray, bones: np.ndarray) -> float:
@@ -273,44 +303,52 @@ def classical_mean(views: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return interpolate_missing(mean[None], (count > 0)[None])[0]
 
 
-def sure_blend(estimate: np.ndarray, probed: np.ndarray, views: np.ndarray, probe: np.ndarray, observed: np.ndarray,
-               root_joints, white: float) -> np.ndarray:
+def sure_blend(estimate: np.ndarray, probed: np.ndarray, views: np.ndarray, probe: np.ndarray, step: float,
+               observed: np.ndarray, root_joints, white: float) -> np.ndarray:
     """The white-noise floor: estimate (T, J, D) -> classical + share * (estimate - classical).
 
     classical: `classical_mean` of the views (V, T, J, D) smoothed by the Gaussian of
-    CLASSICAL_SIGMAS (frames) whose risk is least; share = 1 - white * (1 - alpha), alpha in
-    [0, 1] the model's share of least risk. The risk is Stein's unbiased estimate (SURE) of the
-    squared root-relative error (the metric's: root = mean of root_joints) under white noise of
-    `white_noise_mm`: for an output f of the views' mean m, |f - m|^2 + 2 s^2 div f + const, the
-    divergence from probed, the same pipeline's estimate from views + PROBE_MM * probe (probe:
-    standard normal on the observed entries, V x T x J x D). Quadratic in alpha, so alpha is in
-    closed form. Not in the SynSP paper.
+    CLASSICAL_SIGMAS (frames) whose mean error norm (the metric's form) is estimated least;
+    share = 1 - white * (1 - alpha), alpha in [0, 1] the model's share of least squared error.
+    Both estimates are Stein's (SURE), of the root-relative error (the metric's: root = mean of
+    root_joints) under white noise of any level per view, joint and axis: for an output f of the
+    views' mean m, per entry |f - m|^2 - |n|^2 + 2 n . df(n), n a draw of the noise of m and df(n)
+    f's response to it. The draw is probe (V, T, J, D, mm), a draw of the input's white noise on
+    the observed entries (`Refiner.probe_pass`) as it reaches the mean; the model's response is
+    (probed - estimate) / step, probed being the same pipeline's estimate from views + step * probe.
+    The filter's width: the per-joint estimate averaged over LOCAL_FRAMES, square-rooted and summed.
+    The squared error alone is dominated by the fastest frames: it chose narrower filters than the
+    metric does, and the blend's Accel went over the floor's (validation, 20 fps, 20 mm, 1 view,
+    CMU: 3.60 against 3.58; now 3.42). The model's share: the squared error, quadratic in alpha,
+    so in closed form (estimating the model's response per frame is too noisy with one probe).
+    Not in the SynSP paper.
 
-    The risk is squared error, and on fast motion the fastest frames dominate it: it chose filters
-    under 1 frame that left Accel above the best filter's (4 views, 20 fps, validation: 3.66
-    against 2.77 mm/frame^2), hence CLASSICAL_SIGMAS from 1 frame. The probe's own noise makes a
-    risk of Accel (second differences) too uncertain to choose by (docs/training.md)."""
+    Filters under 1 frame left Accel above the best filter's (4 views, 20 fps, validation: 3.66
+    against 2.77 mm/frame^2), hence CLASSICAL_SIGMAS from 1 frame (docs/training.md)."""
     def relative(x):
         return x - x[:, list(root_joints)].mean(axis=1, keepdims=True)
-    level2 = white_noise_mm(views, observed) ** 2
-    if not (np.isfinite(level2) and white > 0):
+    if white <= 0:
         return estimate
     mean = classical_mean(views, observed)
     mean = np.where(np.isfinite(mean), mean, estimate)          # a joint no view ever saw: the model's
     noise = np.nan_to_num(classical_mean(probe, observed))      # the probe as it reaches the mean
     noise_relative = relative(noise)
+    noise_squares = (noise_relative ** 2).sum(axis=-1)          # (T, J)
     best = None
     for sigma in CLASSICAL_SIGMAS:
         classical = gaussian_filter1d(mean, sigma, axis=0, mode="nearest")
         residual = relative(classical - mean)
-        divergence = (noise_relative * relative(gaussian_filter1d(noise, sigma, axis=0, mode="nearest"))).sum()
-        risk = (residual ** 2).sum() + 2 * level2 * divergence
-        if best is None or risk < best[0]:
-            best = (risk, classical, residual, divergence)
+        response = (noise_relative * relative(gaussian_filter1d(noise, sigma, axis=0, mode="nearest"))).sum(axis=-1)
+        squares = gaussian_filter1d((residual ** 2).sum(axis=-1) - noise_squares + 2 * response, LOCAL_FRAMES,
+                                    axis=0, mode="nearest")
+        # a local estimate can dip under 0 by the draw's own noise: held at 1% of the noise's
+        norm = np.sqrt(np.maximum(squares, 0.01 * noise_squares.mean())).sum()
+        if best is None or norm < best[0]:
+            best = (norm, classical, residual, response.sum())
     _, classical, residual, divergence = best
     gap = relative(estimate - classical)
-    model_divergence = (noise_relative * relative((probed - estimate) / PROBE_MM)).sum()
-    alpha = -((gap * residual).sum() + level2 * (model_divergence - divergence)) / max((gap ** 2).sum(), 1e-9)
+    model_divergence = (noise_relative * relative((probed - estimate) / step)).sum()
+    alpha = -((gap * residual).sum() + model_divergence - divergence) / max((gap ** 2).sum(), 1e-9)
     share = 1.0 - white * (1.0 - float(np.clip(alpha, 0.0, 1.0)))
     return classical + share * (estimate - classical)
 
@@ -470,14 +508,21 @@ class Refiner:
 
     def probe_pass(self, arr: np.ndarray, conf: np.ndarray, raw: ModelPass, fps: float | None = None,
                    name: str = "poses"):
-        """For the white-noise floor: (probe, whiteness, the model pass on arr + PROBE_MM * probe),
-        probe a fixed draw of standard normal noise on the observed entries; None where the input's
-        errors read as structured (`whiteness` 0: no extra pass)."""
+        """For the white-noise floor: (probe, step, whiteness, the model pass on arr + step * probe),
+        probe a fixed draw of the input's white noise (standard normal x `noise_levels_mm`, mm) on
+        the observed entries, step such that the perturbation's RMS is PROBE_MM; None where the
+        input's errors read as structured (`whiteness` 0: no extra pass)."""
         white = whiteness(raw.views, raw.observed, self.bones)
         if white <= 0:
             return None
-        probe = np.random.default_rng(0).standard_normal(arr.shape) * raw.observed[..., None]
-        return probe, white, self.model_pass((arr + PROBE_MM * probe).astype(np.float32), conf, fps, name)
+        levels = noise_levels_mm(raw.views, raw.observed)
+        rms = white_noise_mm(raw.views, raw.observed)
+        if not rms > 0:   # under 5 frames: no level to probe at
+            return None
+        levels = np.where(np.isfinite(levels), levels, rms)[:, None]                    # (V, 1, J, D)
+        probe = np.random.default_rng(0).standard_normal(arr.shape) * levels * raw.observed[..., None]
+        step = PROBE_MM / rms
+        return probe, step, white, self.model_pass((arr + step * probe).astype(np.float32), conf, fps, name)
 
     def final_stages(self, raw: ModelPass, probe, prior: BoneLengthPrior | None, agreement_bound: bool):
         """The bone-length stage and the multi-view floor (`bound_stages`), then, with probe (from
@@ -485,11 +530,11 @@ class Refiner:
         input -> float32 (refined, fused)."""
         refined, fused = self.bound_stages(raw, prior, agreement_bound)
         if probe is not None:
-            noise, white, raw_probed = probe
+            noise, step, white, raw_probed = probe
             refined_probed, fused_probed = self.bound_stages(raw_probed, prior, agreement_bound)
             views, observed, root = raw.views, raw.observed, self.skeleton.root
-            fused = sure_blend(fused, fused_probed, views, noise, observed, root, white)
-            refined = np.stack([sure_blend(r, rp, v[None], n[None], o[None], root, white)
+            fused = sure_blend(fused, fused_probed, views, noise, step, observed, root, white)
+            refined = np.stack([sure_blend(r, rp, v[None], n[None], step, o[None], root, white)
                                 for r, rp, v, n, o in zip(refined, refined_probed, views, noise, observed)])
         return refined.astype(np.float32), fused.astype(np.float32)
 

@@ -35,6 +35,16 @@ def test_gaussian_noise_std_is_per_coordinate_in_mm():
     assert abs(err.std() - 25.0) < 0.3 and abs(err.mean()) < 0.2
 
 
+def test_gaussian_noise_depth_ratio_stretches_one_horizontal_direction():
+    """With depth_ratio, the noise's covariance has one horizontal eigenvector with depth_ratio x
+    std_mm and two with std_mm (the image plane, z included)."""
+    gt = np.zeros((4000, 17, 3), np.float32)
+    err = GaussianNoise(std_mm=5.0, depth_ratio=3.0).apply(gt, 30.0, np.random.default_rng(0)).reshape(-1, 3)
+    values, vectors = np.linalg.eigh(np.cov(err.T))
+    np.testing.assert_allclose(np.sqrt(values), [5.0, 5.0, 15.0], rtol=0.03)
+    assert abs(vectors[2, 2]) < 0.02   # the depth direction is horizontal
+
+
 def test_uniform_noise_spans_minus_k_to_k():
     gt = np.zeros((4000, 17, 3), np.float32)
     err = UniformNoise(max_mm=50.0).apply(gt, 30.0, np.random.default_rng(0))

@@ -10,7 +10,7 @@ from synsp_core.cli import main as refine_main
 from synsp_core.model import SynSP, SynSPConfig
 from synsp_core.refiner import (NOISE_MM, PROBE_MM, ROOT_PATH_SIGMA, SMOOTH_SIGMA, AGREEMENT_K, Refiner,
                                 agreement_k, bone_jitter, bound_by_view_agreement, input_jitter_mm, input_noise_mm,
-                                root_path, sure_blend, white_noise_mm, whiteness)
+                                noise_levels_mm, root_path, sure_blend, white_noise_mm, whiteness)
 from synsp_core.skeletons import H36M17
 from synsp_core.swaa import swaa_reference
 
@@ -132,16 +132,48 @@ def walking_skeleton(frames: int, seed: int) -> np.ndarray:
     return out
 
 
+def depth_heavy(rng, shape, std_mm: float, ratio: float) -> np.ndarray:
+    """i.i.d. Gaussian noise (shape (..., 3), mm), ratio x stronger along one horizontal direction."""
+    depth = np.array([np.cos(1.0), np.sin(1.0), 0.0])
+    noise = rng.normal(0, std_mm, shape)
+    return noise + (ratio - 1) * (noise @ depth)[..., None] * depth
+
+
+HAND_SCALE = np.ones(17)
+HAND_SCALE[[3, 6, 13, 16]] = 4.0   # feet and hands: 4x the noise of the rest
+
+
+def test_noise_levels_read_each_joint_and_axis():
+    """noise_levels_mm reads the white-noise level of every joint and axis from the input alone
+    (motion barely enters a 4th difference), and spikes do not raise it."""
+    rng = np.random.default_rng(6)
+    truth = walking_skeleton(400, seed=4)
+    axes = np.array([2.0, 5.0, 10.0])
+    expected = np.broadcast_to(HAND_SCALE[:, None] * axes, (17, 3))
+    noisy = truth + rng.normal(0, 1.0, truth.shape) * expected
+    spiked = noisy.copy()
+    spiked[rng.random(400) < 0.02, 5] += 300.0
+    observed = np.ones((1, 400, 17), bool)
+    for views in (noisy, spiked):
+        np.testing.assert_allclose(noise_levels_mm(views[None], observed)[0], expected, rtol=0.2)
+    gaps = observed.copy()
+    gaps[0, :, 2] = False
+    assert np.isnan(noise_levels_mm(noisy[None], gaps)[0, 2]).all()
+    assert white_noise_mm(noisy[None], observed) == pytest.approx(np.sqrt((expected ** 2).mean()), rel=0.1)
+
+
 def test_whiteness_tells_white_errors_from_structured():
-    """White input errors (i.i.d. Gaussian or uniform, 5 or 20 mm, one view or four) read as white
-    (bone_jitter about 1); a drifting bias per joint reads as structured (0): no white-noise floor
+    """White input errors read as white (bone_jitter about 1), whatever their level per joint and
+    axis: i.i.d. Gaussian or uniform, 5 or 20 mm, 3x stronger in depth, 4x at the hands and feet,
+    one view or four. A drifting bias per joint reads as structured (0): no white-noise floor
     there. Four views whose errors drift apart (each view as a whole) are structured too, though
     their bones keep their length."""
     rng = np.random.default_rng(7)
     truth = walking_skeleton(300, seed=1)
     one, four = np.ones((1, 300, 17), bool), np.ones((4, 300, 17), bool)
     for noise in (rng.normal(0, 5.0, (1, 300, 17, 3)), rng.normal(0, 20.0, (4, 300, 17, 3)),
-                  rng.uniform(-40, 40, (1, 300, 17, 3))):
+                  rng.uniform(-40, 40, (1, 300, 17, 3)), depth_heavy(rng, (1, 300, 17, 3), 5.0, 3.0),
+                  depth_heavy(rng, (4, 300, 17, 3), 5.0, 3.0), rng.normal(0, 5.0, (4, 300, 17, 3)) * HAND_SCALE[:, None]):
         views = truth[None] + noise
         observed = one if len(views) == 1 else four
         assert bone_jitter(views, observed, BONES) == pytest.approx(1.0, abs=0.1)
@@ -162,36 +194,41 @@ def test_sure_blend_picks_the_better_of_model_and_filter_from_the_input_alone():
     truth = walking_skeleton(300, seed=2)
     views = truth[None] + rng.normal(0, 5.0, (1, 300, 17, 3))
     observed = np.ones(views.shape[:3], bool)
-    probe = rng.standard_normal(views.shape)
+    probe, step = 5.0 * rng.standard_normal(views.shape), PROBE_MM / 5.0   # a draw of the noise (mm)
 
     def error(x):
         rel = lambda p: p - p[:, :1]
         return np.linalg.norm(rel(x) - rel(truth), axis=-1).mean()
     best_filter = min(error(gaussian_filter1d(views[0], s, axis=0, mode="nearest")) for s in (0.5, 1.0, 1.5, 2.0))
-    kept = sure_blend(truth, truth, views, probe, observed, (0,), 1.0)
+    kept = sure_blend(truth, truth, views, probe, step, observed, (0,), 1.0)
     assert error(kept) < 0.3 * best_filter
-    idle = sure_blend(views[0], views[0] + PROBE_MM * probe[0], views, probe, observed, (0,), 1.0)
+    idle = sure_blend(views[0], views[0] + step * probe[0], views, probe, step, observed, (0,), 1.0)
     assert error(idle) <= 1.02 * best_filter and error(idle) < 0.7 * error(views[0])
-    np.testing.assert_array_equal(sure_blend(views[0], views[0], views, probe, observed, (0,), 0.0), views[0])
+    np.testing.assert_array_equal(sure_blend(views[0], views[0], views, probe, step, observed, (0,), 0.0), views[0])
     gaps = observed.copy()
     gaps[:, 100:120, 4] = False
-    out = sure_blend(truth, truth, np.where(gaps[..., None], views, np.nan), probe * gaps[..., None], gaps, (0,), 1.0)
+    out = sure_blend(truth, truth, np.where(gaps[..., None], views, np.nan), probe * gaps[..., None], step, gaps,
+                     (0,), 1.0)
     assert np.isfinite(out).all()
 
 
 def test_refine_views_probes_white_input_only(model):
     """The white-noise floor's extra model pass runs on white input (and its output differs from
-    the floor left out), and not at all on structured input, whose output is then exactly that
-    of the Refiner without the floor."""
+    the floor left out), with a probe as strong as the input's noise per joint, and not at all on
+    structured input, whose output is then exactly that of the Refiner without the floor."""
     rng = np.random.default_rng(9)
     truth = walking_skeleton(120, seed=3)
-    white = (truth + rng.normal(0, 5.0, truth.shape)).astype(np.float32)
+    white = (truth + rng.normal(0, 5.0, truth.shape) * HAND_SCALE[:, None]).astype(np.float32)
     drifting = (white + np.cumsum(rng.normal(0, 2.0, truth.shape), axis=0)).astype(np.float32)
     refiner, without = Refiner.from_model(model), Refiner.from_model(model, white_blend=False)
     conf = np.ones((1, 120, 17), np.float32)
     for views, probed in ((white, True), (drifting, False)):
         raw = refiner.model_pass(views[None], conf)
-        assert (refiner.probe_pass(views[None], conf, raw) is not None) == probed
+        probe = refiner.probe_pass(views[None], conf, raw)
+        assert (probe is not None) == probed
+        if probed:   # the hands' probe 4x the rest's
+            rms = np.sqrt((probe[0] ** 2).mean(axis=(0, 1, 3)))
+            assert rms[HAND_SCALE > 1].min() > 2.5 * rms[HAND_SCALE == 1].max()
         same = np.allclose(refiner.refine(views), without.refine(views))
         assert same != probed
 

@@ -6,7 +6,8 @@ r"""The transfer matrix: error family x skeleton convention x 1 / V views, again
 A validation set drawn from the training generator and skeleton measures fit, not transfer. Each
 cell here changes what training never drew exactly: the skeleton convention (training/
 conventions.py: the CMU data's own, Human3.6M's, a COCO/OpenPose-derived one), the error family
-(i.i.d. Gaussian near clean and strong, the fixed RealisticErrors set, uniform noise and
+(i.i.d. Gaussian near clean and strong, and 3x stronger in one horizontal direction per view as
+a monocular estimator's depth, the fixed RealisticErrors set, uniform noise and
 triangulated multi-camera 2D detections: families MixedErrors never draws, and RealisticErrors
 with missing joints; V views of `triangulated` are V rigs triangulating independently) and, on the `val` split, the
 action basketball_signal held out of training whole (with the `_5` takes of the others).
@@ -47,6 +48,7 @@ FAMILIES = {
     "gauss20": {"name": "gaussian", "std_mm": 20.0},
     "realistic": {"name": "realistic"},
     "uniform40": {"name": "uniform", "max_mm": 40.0},
+    "depth5": {"name": "gaussian", "std_mm": 5.0, "depth_ratio": 3.0},
     "missing": {"name": "realistic"},
     "triangulated": {"name": "triangulated"},
 }
