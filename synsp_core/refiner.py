@@ -25,13 +25,14 @@ transfer matrix (docs/training.md) and switchable for ablation:
    small (`agreement_k`). Not in the SynSP paper: learned corrections
    carry a few mm of their own error, more than a plain average has when the views agree;
 4. the white-noise floor (`white_blend`, any number of views): where the input's errors are white
-   (`whiteness`: its bones jitter no more than its white noise explains; structured errors, a
-   drifting bias or swaps, stretch them), every output is blended with a Gaussian filter of the
-   views' mean, the filter's width and the model's share both chosen per recording by Stein's
-   unbiased risk estimate of the root-relative error (`sure_blend`; the model's divergence from
-   one extra pass on the input perturbed by PROBE_MM). Under white noise that estimate needs no
-   ground truth, so the blend is about as good as the better of the two, or better: on nearly
-   clean, fast motion the model's own error (5-8 mm) is more than a filter leaves.
+   (`whiteness`: each bone's length varies no more than its own white noise explains; structured
+   errors, a drifting bias or swaps, stretch bones for many frames), every output is blended with
+   a Gaussian filter of the views' mean, the filter's width and the model's share both chosen per
+   recording by Stein's unbiased risk estimate of the root-relative error (`sure_blend`; noise
+   levels per view, joint and axis, `noise_levels_mm`, as a depth-heavy estimator's are; the
+   model's response from one extra pass on the input plus a draw of that noise). Under white noise
+   that estimate needs no ground truth, so the blend is about as good as the better of the two,
+   or better: on nearly clean, fast motion the model's own error (5-8 mm) is more than a filter leaves.
    Estimator-like errors and triangulated detections read as structured and are left to the model.
 
 Every frame is first centred on the root's path smoothed over ROOT_PATH_SIGMA frames (`root_path`;
