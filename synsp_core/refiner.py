@@ -91,8 +91,8 @@ ROOT_PATH_SIGMA = 1.0          # frames at the model's rate: the smoothing of th
 CLEAN_RECORDING_MM = (11.0, 13.0)   # a recording's mean noise level (mm): up to the first, centred on the root path
 POSE_BONES_NOISE_MM = (9.5, 10.5)   # the same level (mm): up to the first, bones may stretch with the pose
 TRIM_SD = 3.5   # noise levels leave out differences beyond this many robust standard deviations
+# the variance of a standard normal cut at +-TRIM_SD: what the trimming keeps of a level
 TRIMMED_VARIANCE = 1.0 - 2 * TRIM_SD * np.exp(-TRIM_SD ** 2 / 2) / np.sqrt(2 * np.pi) / erf(TRIM_SD / np.sqrt(2))
-                   # the variance of a standard normal cut at +-TRIM_SD: what the trimming keeps
 
 
 def check_poses(poses, num_joints: int, dims: int, name: str = "poses") -> np.ndarray:
@@ -229,8 +229,8 @@ def agreement_k(views: np.ndarray, observed: np.ndarray) -> float:
     where the views' errors are white (their spread is what the white noise explains, WHITE_SPREAD)
     and small (WHITE_NOISE_MM), AGREEMENT_K[1] otherwise, linear between. Model-free: on every
     validation recording the ratio reads 0.84-1.00 for i.i.d. errors (`view_spread`), 1.46-1.84
-    for triangulated detections, 3.0-4.0 for estimator-like errors; views that agree that well leave a learned
-    correction little to add (docs/training.md)."""
+    for triangulated detections, 3.0-4.0 for estimator-like errors; views that agree that well
+    leave a learned correction little to add (docs/training.md)."""
     white = views_white(views, observed) * cleanliness(white_noise_mm(views, observed), WHITE_NOISE_MM)
     return AGREEMENT_K[1] - np.nan_to_num(white) * (AGREEMENT_K[1] - AGREEMENT_K[0])
 

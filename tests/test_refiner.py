@@ -165,15 +165,16 @@ def test_noise_levels_read_each_joint_and_axis():
 def test_whiteness_tells_white_errors_from_structured():
     """White input errors read as white (bone_jitter about 1), whatever their level per joint and
     axis: i.i.d. Gaussian or uniform, 5 or 20 mm, 3x stronger in a horizontal depth direction or 2x
-    on z, 4x at the hands and feet, one view or four. A drifting bias per joint reads as structured (0): no white-noise floor
-    there. Four views whose errors drift apart (each view as a whole) are structured too, though
-    their bones keep their length."""
+    on z, 4x at the hands and feet, one view or four. A drifting bias per joint reads as structured
+    (0): no white-noise floor there. Four views whose errors drift apart (each view as a whole)
+    are structured too, though their bones keep their length."""
     rng = np.random.default_rng(7)
     truth = walking_skeleton(300, seed=1)
     one, four = np.ones((1, 300, 17), bool), np.ones((4, 300, 17), bool)
     for noise in (rng.normal(0, 5.0, (1, 300, 17, 3)), rng.normal(0, 20.0, (4, 300, 17, 3)),
                   rng.uniform(-40, 40, (1, 300, 17, 3)), depth_heavy(rng, (1, 300, 17, 3), 5.0, 3.0),
-                  depth_heavy(rng, (4, 300, 17, 3), 5.0, 3.0), rng.normal(0, 5.0, (4, 300, 17, 3)) * HAND_SCALE[:, None],
+                  depth_heavy(rng, (4, 300, 17, 3), 5.0, 3.0),
+                  rng.normal(0, 5.0, (4, 300, 17, 3)) * HAND_SCALE[:, None],
                   rng.normal(0, 1.0, (1, 300, 17, 3)) * [5.0, 5.0, 10.0]):   # depth on z: data in a camera frame
         views = truth[None] + noise
         observed = one if len(views) == 1 else four
