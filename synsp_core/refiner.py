@@ -198,7 +198,11 @@ def noise_levels_mm(views: np.ndarray, observed: np.ndarray) -> np.ndarray:
 def white_noise_mm(views: np.ndarray, observed: np.ndarray) -> float:
     """(V, T, J, D) input, observed (V, T, J) -> its white-noise level (mm per coordinate): the
     RMS of `noise_levels_mm`. NaN: nothing to measure."""
-    levels = noise_levels_mm(views, observed)
+    return rms_level(noise_levels_mm(views, observed))
+
+
+def rms_level(levels: np.ndarray) -> float:
+    """The RMS of noise levels (mm), NaN entries left out; NaN where all are."""
     return float(np.sqrt(np.nanmean(levels ** 2))) if np.isfinite(levels).any() else float("nan")
 
 
@@ -517,7 +521,7 @@ class Refiner:
         if white <= 0:
             return None
         levels = noise_levels_mm(raw.views, raw.observed)
-        rms = white_noise_mm(raw.views, raw.observed)
+        rms = rms_level(levels)
         if not rms > 0:   # under 5 frames: no level to probe at
             return None
         levels = np.where(np.isfinite(levels), levels, rms)[:, None]                    # (V, 1, J, D)
