@@ -13,10 +13,11 @@ transfer matrix (docs/training.md) and switchable for ablation:
    so i.i.d. noise is smoothed as a tuned filter would, and nearly clean motion is not blurred
    (the jitter: the frame-to-frame part of the input's residual from the model's output, so that
    the model's own smooth error on fast motion does not count as noise);
-2. 3D: the bone-length stage (synsp_core.bones: a running estimate of the person's bone lengths
-   from the fused output, every output pose projected onto it), as in the node
-   (`bone_lengths=False` turns it off); offline, on a nearly clean recording (POSE_BONES_NOISE_MM:
-   estimator-like errors measure from about 12 mm and look like pose dependence to the fit),
+2. 3D: the bone-length stage (synsp_core.bones: the person's bone lengths, a robust mean over
+   the whole recording's fused output, every output pose projected onto them; the node uses a
+   running estimate instead; `bone_lengths=False` turns it off); on a nearly clean recording
+   (POSE_BONES_NOISE_MM: estimator-like errors measure from about 12 mm and look like pose
+   dependence to the fit),
    each bone's length may also follow the pose where the input shows it does
    (`bones.pose_dependence`: conventions whose joints are not on rigid bones);
 3. the multi-view floor (`agreement_bound`): the fused pose stays within about one expected error
@@ -547,8 +548,9 @@ class Refiner:
     def bound_stages(raw: ModelPass, prior: BoneLengthPrior | None, agreement_bound: bool):
         """The bone-length stage, then the multi-view floor, on a model pass -> (refined, fused).
 
-        Bone lengths are estimated from fused (one recording = one stream), learning only from
-        bones whose two joints some view saw, and only those bones are projected; where the input
+        Bone lengths are estimated from fused over the whole recording (one recording = one person:
+        `recording_lengths`, a robust mean), learning only from bones whose two joints some view saw,
+        and only those bones are projected; where the input
         is nearly clean (`cleanliness` of its mean noise level, POSE_BONES_NOISE_MM), plus their
         pose dependence. `bound_by_view_agreement` (V > 1) comes after, on fused, so that nothing
         takes it further from the classical estimate.
@@ -558,7 +560,9 @@ class Refiner:
             noise = input_noise_mm(views, refined)   # the input's noise level: against the model's output
             seen = observed.any(axis=0).astype(np.float64)
             bone_seen = seen[:, prior.parents] * seen[:, prior.children]                # (T, B)
-            lengths = prior.stream_lengths(fused, bone_seen)
+            current = prior.bone_lengths(fused)
+            lengths = prior.recording_lengths(fused, bone_seen)
+            lengths = np.where(np.isfinite(lengths), lengths, current)                  # (T, B)
             clean = float(cleanliness(noise[observed].mean(), POSE_BONES_NOISE_MM)) if observed.any() else 0.0
             if clean > 0:   # nearly clean input: bones may stretch with the pose (pose_dependence)
                 lengths = lengths + clean * pose_dependence(prior, fused, views, observed, bone_seen)
@@ -566,7 +570,6 @@ class Refiner:
             # seen joint toward the prediction; faded in and out over ~2 frames, so that a joint
             # going missing or coming back gives no jolt
             fade = gaussian_filter1d(bone_seen, 2.0, axis=0, mode="nearest")
-            current = prior.bone_lengths(fused)
             lengths = current + fade * (lengths - current)
             projected = prior.project(np.concatenate([refined, fused[None]]), lengths)   # one call for all
             refined, fused = projected[:-1], projected[-1]

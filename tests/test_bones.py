@@ -188,3 +188,31 @@ def test_pose_dependence_is_nothing_on_rigid_bones_under_noise():
     assert np.sqrt(np.mean(term ** 2)) < 0.5 and np.isfinite(term).all()
     few = bones.pose_dependence(prior, poses[:30], views[:, :30], observed[:, :30], np.ones((30, len(prior.bones))))
     assert (few == 0).all()                                           # too few frames to fit: rigid
+
+
+def test_recording_lengths_use_the_whole_recording_and_resist_outliers():
+    """Offline, the first frames get the whole recording's estimate (the running one rests on
+    the first frames alone), a joint a kilometre off in one frame barely moves it, an unseen
+    bone takes its twin's, and one never seen is NaN."""
+    prior = BoneLengthPrior(H36M17)
+    poses = walking()[:60]
+    true = prior.bone_lengths(poses).mean(axis=0)
+    wrist = [b for b, (_, c) in enumerate(prior.bones) if H36M17.joint_names[c] == "l_wrist"][0]
+    twin = prior.twin[wrist]
+    late = poses.copy()
+    late[30:, 13] += (late[30:, 13] - late[30:, 12]) * 0.2   # forearm 1.2x in the second half
+    lengths = prior.recording_lengths(late)
+    assert lengths.shape == (len(prior.bones),)
+    expected = 0.5 * (1.1 * true[wrist] + true[twin])       # the whole recording's, twins averaged
+    assert abs(lengths[wrist] - expected) < 1.0
+    assert abs(prior.stream_lengths(late)[0, wrist] - 0.5 * (true[wrist] + true[twin])) < 1.0
+    far = poses.copy()
+    far[40, 13] += 1e6
+    np.testing.assert_allclose(prior.recording_lengths(far), prior.recording_lengths(poses), rtol=0.02)
+    weights = np.ones((60, len(prior.bones)))
+    weights[:, wrist] = 0.0
+    stretched = poses.copy()
+    stretched[:, 13] += (stretched[:, 13] - stretched[:, 12]) * 0.5   # predicted, never seen: left out
+    np.testing.assert_allclose(prior.recording_lengths(stretched, weights)[wrist], true[twin], atol=1.0)
+    weights[:, twin] = 0.0
+    assert np.isnan(prior.recording_lengths(stretched, weights)[[wrist, twin]]).all()

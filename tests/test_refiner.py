@@ -244,13 +244,13 @@ def test_bone_stage_projects_the_refined_output(model):
     refiner = Refiner.from_model(model, agreement_bound=False, white_blend=False)
     refined, fused = refiner.refine_views(x)
     prior = BoneLengthPrior(H36M17)
-    lengths = prior.stream_lengths(raw_fused)
+    lengths = prior.recording_lengths(raw_fused)
     np.testing.assert_allclose(fused, prior.project(raw_fused, lengths), atol=1e-3)
     np.testing.assert_allclose(refined, prior.project(raw_views, lengths), atol=1e-3)
     assert not np.allclose(fused, raw_fused, atol=1.0)
     single = refiner.refine(x[0])
     raw_single = Refiner.from_model(model, bone_lengths=False, white_blend=False).refine(x[0])
-    np.testing.assert_allclose(single, prior.project(raw_single, prior.stream_lengths(raw_single)), atol=1e-3)
+    np.testing.assert_allclose(single, prior.project(raw_single, prior.recording_lengths(raw_single)), atol=1e-3)
 
 
 @pytest.mark.parametrize("frames", [1, 3, 7, 8, 9])

@@ -94,8 +94,9 @@ def tune_filter(name: str, inputs: list[np.ndarray], cases: list[Case], fps: flo
 
 
 def bone_stage(preds: list[np.ndarray], prior: BoneLengthPrior) -> list[np.ndarray]:
-    """Each sequence through the bone-length stage, one stream each, as the Refiner applies it."""
-    return [prior.project(poses, prior.stream_lengths(poses)) for poses in preds]
+    """Each sequence through the bone-length stage, its lengths from the whole sequence, as the
+    Refiner applies it."""
+    return [prior.project(poses, prior.recording_lengths(poses)) for poses in preds]
 
 
 def tune_filters(inputs: list[np.ndarray], val: list[Case], fps: float, skeleton) -> dict[str, tuple[dict, float]]:
