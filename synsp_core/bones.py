@@ -16,7 +16,7 @@ pelvis is rigid, whether or not the layout's tree links the hips; CMU validation
 - estimate, offline (`recording_lengths`): per bone, the mean over the recording's frames where
   some view saw both joints, each clipped to ROBUST_RATIO of the bone's median, twins averaged.
   Every frame gets the whole recording's evidence (transfer matrix, 2026-12-04, estimator-like
-  errors, 1 view, Human3.6M: validation 37.70 -> 36.13 mm, test 40.63 -> 39.93; docs/training.md);
+  errors, 1 view, Human3.6M: validation 37.70 -> 36.28 mm, test 40.63 -> 40.05; docs/training.md);
 - projection: Gauss-Seidel sweeps over the bones (parents first), each moving both ends of a
   bone by half its length error, along the bone. The root moves too: pinning it was worse
   (the root's own error shifts every root-relative joint, and the bones around it tell).
