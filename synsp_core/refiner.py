@@ -17,9 +17,8 @@ transfer matrix (docs/training.md) and switchable for ablation:
    the whole recording's fused output, every output pose projected onto them; the node uses a
    running estimate instead; `bone_lengths=False` turns it off); on a nearly clean recording
    (POSE_BONES_NOISE_MM: estimator-like errors measure from about 12 mm and look like pose
-   dependence to the fit),
-   each bone's length may also follow the pose where the input shows it does
-   (`bones.pose_dependence`: conventions whose joints are not on rigid bones);
+   dependence to the fit), each bone's length may also follow the pose where the input shows it
+   does (`bones.pose_dependence`: conventions whose joints are not on rigid bones);
 3. the multi-view floor (`agreement_bound`): the fused pose stays within about one expected error
    of the classical estimate (mean of views + Gaussian filter), that error measured by the views'
    own disagreement (`bound_by_view_agreement`), half of one where the views' errors are white and
@@ -548,11 +547,10 @@ class Refiner:
     def bound_stages(raw: ModelPass, prior: BoneLengthPrior | None, agreement_bound: bool):
         """The bone-length stage, then the multi-view floor, on a model pass -> (refined, fused).
 
-        Bone lengths are estimated from fused over the whole recording (one recording = one person:
-        `recording_lengths`, a robust mean), learning only from bones whose two joints some view saw,
-        and only those bones are projected; where the input
-        is nearly clean (`cleanliness` of its mean noise level, POSE_BONES_NOISE_MM), plus their
-        pose dependence. `bound_by_view_agreement` (V > 1) comes after, on fused, so that nothing
+        Bone lengths are estimated from fused over the whole recording (one recording = one
+        person: `recording_lengths`, a robust mean), learning only from bones whose two joints
+        some view saw, and only those bones are projected; where the input is nearly clean
+        (`cleanliness` of its mean noise level, POSE_BONES_NOISE_MM), plus their pose dependence. `bound_by_view_agreement` (V > 1) comes after, on fused, so that nothing
         takes it further from the classical estimate.
         """
         refined, fused, views, observed = raw.refined, raw.fused, raw.views, raw.observed
