@@ -195,14 +195,9 @@ def noise_levels_mm(views: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return difference_level(np.where(observed[..., None], views, np.nan), 4, axis=1)
 
 
-def white_noise_mm(views: np.ndarray, observed: np.ndarray) -> float:
-    """(V, T, J, D) input, observed (V, T, J) -> its white-noise level (mm per coordinate): the
-    RMS of `noise_levels_mm`. NaN: nothing to measure."""
-    return rms_level(noise_levels_mm(views, observed))
-
-
 def rms_level(levels: np.ndarray) -> float:
-    """The RMS of noise levels (mm), NaN entries left out; NaN where all are."""
+    """The RMS of noise levels (mm, e.g. `noise_levels_mm`), NaN entries left out; NaN where all
+    are: the input's white-noise level (mm per coordinate)."""
     return float(np.sqrt(np.nanmean(levels ** 2))) if np.isfinite(levels).any() else float("nan")
 
 
@@ -213,9 +208,9 @@ def observed_mean(views: np.ndarray, observed: np.ndarray):
     return count, np.where(observed[..., None], views, 0.0).sum(axis=0) / np.maximum(count, 1)[..., None]
 
 
-def view_spread(views: np.ndarray, observed: np.ndarray) -> float:
-    """(V, T, J, D), observed (V, T, J) -> the views' spread about their mean over what their white
-    noise explains (`noise_levels_mm`, per view, joint and axis): the sum of squares about the mean
+def view_spread(views: np.ndarray, observed: np.ndarray, levels: np.ndarray) -> float:
+    """(V, T, J, D), observed (V, T, J), their `noise_levels_mm` (V, J, D) -> the views' spread
+    about their mean over what their white noise explains: the sum of squares about the mean
     of the views seeing each joint, over its expectation under white errors. About 1 for white
     errors of any per-view, per-joint or per-axis level; NaN where no joint is seen twice."""
     count, mean = observed_mean(views, observed)
@@ -223,7 +218,7 @@ def view_spread(views: np.ndarray, observed: np.ndarray) -> float:
     dof = np.maximum(count - 1, 0).sum(axis=0)                                              # (J,)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # joints never seen
-        expected = dof[:, None] * np.nanmean(noise_levels_mm(views, observed) ** 2, axis=0)
+        expected = dof[:, None] * np.nanmean(levels ** 2, axis=0)
     seen = np.isfinite(expected) & (dof[:, None] > 0)
     return float(np.sqrt(squares[seen].sum() / expected[seen].sum())) if seen.any() else float("nan")
 
@@ -235,14 +230,16 @@ def agreement_k(views: np.ndarray, observed: np.ndarray) -> float:
     validation recording the ratio reads 0.84-1.00 for i.i.d. errors (`view_spread`), 1.46-1.84
     for triangulated detections, 3.0-4.0 for estimator-like errors; views that agree that well
     leave a learned correction little to add (docs/training.md)."""
-    white = views_white(views, observed) * cleanliness(white_noise_mm(views, observed), WHITE_NOISE_MM)
+    levels = noise_levels_mm(views, observed)
+    white = views_white(views, observed, levels) * cleanliness(rms_level(levels), WHITE_NOISE_MM)
     return AGREEMENT_K[1] - np.nan_to_num(white) * (AGREEMENT_K[1] - AGREEMENT_K[0])
 
 
-def views_white(views: np.ndarray, observed: np.ndarray) -> float:
-    """1 where the views' errors are white (their spread about their mean is what the white noise
-    explains, WHITE_SPREAD), 0 where they are not or it cannot be told (`agreement_k`)."""
-    ratio = view_spread(views, observed)
+def views_white(views: np.ndarray, observed: np.ndarray, levels: np.ndarray) -> float:
+    """1 where the views' errors are white (their spread about their mean is what their white
+    noise, `levels` from `noise_levels_mm`, explains: WHITE_SPREAD), 0 where they are not or it
+    cannot be told (`agreement_k`)."""
+    ratio = view_spread(views, observed, levels)
     return float(cleanliness(ratio, WHITE_SPREAD)) if np.isfinite(ratio) else 0.0
 
 
@@ -298,7 +295,7 @@ def whiteness(views: np.ndarray, observed: np.ndarray, bones: np.ndarray) -> flo
     WHITE_BONES, and for several views their spread about their mean in WHITE_SPREAD."""
     ratio = bone_jitter(views, observed, bones)
     white = float(cleanliness(ratio, WHITE_BONES)) if np.isfinite(ratio) else 0.0
-    return white * (views_white(views, observed) if len(views) > 1 else 1.0)
+    return white * (views_white(views, observed, noise_levels_mm(views, observed)) if len(views) > 1 else 1.0)
 
 
 def classical_mean(views: np.ndarray, observed: np.ndarray) -> np.ndarray:
@@ -550,7 +547,8 @@ class Refiner:
         Bone lengths are estimated from fused over the whole recording (one recording = one
         person: `recording_lengths`, a robust mean), learning only from bones whose two joints
         some view saw, and only those bones are projected; where the input is nearly clean
-        (`cleanliness` of its mean noise level, POSE_BONES_NOISE_MM), plus their pose dependence. `bound_by_view_agreement` (V > 1) comes after, on fused, so that nothing
+        (`cleanliness` of its mean noise level, POSE_BONES_NOISE_MM), plus their pose dependence.
+        `bound_by_view_agreement` (V > 1) comes after, on fused, so that nothing
         takes it further from the classical estimate.
         """
         refined, fused, views, observed = raw.refined, raw.fused, raw.views, raw.observed

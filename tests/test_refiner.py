@@ -10,7 +10,7 @@ from synsp_core.cli import main as refine_main
 from synsp_core.model import SynSP, SynSPConfig
 from synsp_core.refiner import (NOISE_MM, PROBE_MM, ROOT_PATH_SIGMA, SMOOTH_SIGMA, AGREEMENT_K, Refiner,
                                 agreement_k, bone_jitter, bound_by_view_agreement, input_jitter_mm, input_noise_mm,
-                                noise_levels_mm, root_path, sure_blend, white_noise_mm, whiteness)
+                                noise_levels_mm, rms_level, root_path, sure_blend, whiteness)
 from synsp_core.skeletons import H36M17
 from synsp_core.swaa import swaa_reference
 
@@ -104,7 +104,7 @@ def test_agreement_k_is_tight_only_where_the_views_errors_are_white_and_small():
     truth = np.concatenate([300 * np.sin(t / 4.0), 100 * np.cos(t / 7.0), 0 * t], axis=-1) + rng.normal(0, 200, (1, 17, 3))
     observed = np.ones((4, 300, 17), bool)
     white5 = truth[None] + rng.normal(0, 5.0, (4, 300, 17, 3))
-    assert white_noise_mm(white5, observed) == pytest.approx(5.0, rel=0.1)
+    assert rms_level(noise_levels_mm(white5, observed)) == pytest.approx(5.0, rel=0.1)
     assert agreement_k(white5, observed) == AGREEMENT_K[0]
     assert agreement_k(truth[None] + rng.normal(0, 20.0, (4, 300, 17, 3)), observed) == AGREEMENT_K[1]
     drifting = white5 + np.cumsum(rng.normal(0, 3.0, (4, 300, 17, 3)), axis=1)
@@ -159,7 +159,7 @@ def test_noise_levels_read_each_joint_and_axis():
     gaps = observed.copy()
     gaps[0, :, 2] = False
     assert np.isnan(noise_levels_mm(noisy[None], gaps)[0, 2]).all()
-    assert white_noise_mm(noisy[None], observed) == pytest.approx(np.sqrt((expected ** 2).mean()), rel=0.1)
+    assert rms_level(noise_levels_mm(noisy[None], observed)) == pytest.approx(np.sqrt((expected ** 2).mean()), rel=0.1)
 
 
 def test_whiteness_tells_white_errors_from_structured():
