@@ -99,13 +99,22 @@ class BoneLengthPrior:
         self.length_sum = np.zeros(len(self.bones))   # decayed sums of observed lengths, mm
         self.weight_sum = np.zeros(len(self.bones))   # decayed count of frames, per bone
 
-    def bone_lengths(self, poses: np.ndarray) -> np.ndarray:
-        """(..., J, D) -> (..., B) lengths, in the poses' units."""
+    def bone_lengths(self, poses: np.ndarray, along: np.ndarray | None = None) -> np.ndarray:
+        """(..., J, D) -> (..., B) lengths, in the poses' units. along (..., J, D), e.g. refined
+        poses: the poses' bone vectors projected on along's bone directions instead of their norms.
+        Zero-mean errors of poses then average out over frames, where the norm of a noisy vector
+        is longer than the bone (poses = the mean of several views: `Refiner.bound_stages`)."""
         v = poses[..., self.children, :] - poses[..., self.parents, :]
-        return np.sqrt((v * v).sum(axis=-1))
+        if along is None:
+            return np.sqrt((v * v).sum(axis=-1))
+        direction = along[..., self.children, :] - along[..., self.parents, :]
+        return (v * direction).sum(axis=-1) / np.maximum(np.sqrt((direction * direction).sum(axis=-1)), 1e-9)
 
-    def update(self, poses: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    def update(self, poses: np.ndarray, weights: np.ndarray | None = None,
+               along: np.ndarray | None = None) -> np.ndarray:
         """Observe consecutive frames (T, J, D) of the stream; return the estimate after each, (T, B).
+        along (T, J, D): lengths measured along its bones (`bone_lengths`); where that gives no
+        positive length (a joint of poses missing), along's own.
 
         weights (T, B) in [0, 1] (None: 1): how much each frame's bone counts, e.g. 0 where one
         of its joints was not observed (predicted, not measured). Robust: once the estimate
@@ -114,6 +123,11 @@ class BoneLengthPrior:
         A bone never observed yet takes its current length (the estimate follows the output).
         """
         observed = self.bone_lengths(np.asarray(poses, dtype=np.float64))
+        if along is not None:
+            along = np.asarray(along, dtype=np.float64)
+            projected = self.bone_lengths(np.asarray(poses, dtype=np.float64), along)
+            with np.errstate(invalid="ignore"):
+                observed = np.where(projected > 0, projected, self.bone_lengths(along))
         weights = np.ones_like(observed) if weights is None else np.broadcast_to(weights, observed.shape)
         estimates = np.empty_like(observed)
         for t, (lengths, w) in enumerate(zip(observed, weights)):   # frame by frame: the clip needs the estimate
@@ -128,23 +142,28 @@ class BoneLengthPrior:
             estimates[t] = 0.5 * (estimate + estimate[self.twin])
         return estimates
 
-    def stream_lengths(self, poses: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    def stream_lengths(self, poses: np.ndarray, weights: np.ndarray | None = None,
+                       along: np.ndarray | None = None) -> np.ndarray:
         """One whole stream (T, J, D) from a fresh estimate -> the estimate after each frame, (T, B)."""
         self.reset()
-        return self.update(poses, weights)
+        return self.update(poses, weights, along)
 
-    def recording_lengths(self, poses: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    def recording_lengths(self, poses: np.ndarray, weights: np.ndarray | None = None,
+                          along: np.ndarray | None = None) -> np.ndarray:
         """One whole recording (T, J, D), offline -> its bone lengths (B,): per bone the mean over
         the frames where weights (T, B) >= 0.5 (None: all), each frame's length clipped to
         ROBUST_RATIO of the bone's median first (an outlier cannot drag it), then left and right
         twins averaged (a twin never seen: its partner's); NaN for a bone seen in no frame.
+
+        along (T, J, D): lengths measured along its bones (`bone_lengths`).
 
         Not causal: every frame gets the whole recording's evidence, where `stream_lengths`' first
         frames rest on a few frames only (the node's running estimate must be causal). A mean,
         not the median: under estimator-like errors on one view the median was better on the
         validation takes and worse on the test split, the mean better than the running estimate
         on both (docs/training.md)."""
-        lengths = self.bone_lengths(np.asarray(poses, dtype=np.float64))
+        lengths = self.bone_lengths(np.asarray(poses, dtype=np.float64),
+                                    None if along is None else np.asarray(along, dtype=np.float64))
         if weights is not None:
             lengths = np.where(np.asarray(weights) >= 0.5, lengths, np.nan)
         with warnings.catch_warnings():

@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from synsp_core.bones import BoneLengthPrior
-from synsp_core.refiner import MAX_ABS_MM
+from synsp_core.refiner import MAX_ABS_MM, observed_mean
 from synsp_core.swaa import StreamingSWAA
 
 SKIP_INPUT_WEIGHT = 1e-6   # SWAA weight of an input pose standing in for a skipped window (skip_model)
@@ -152,6 +152,7 @@ class StreamingRefiner:
         self.last_rows: np.ndarray | None = None    # its SWAA rows (W, V, J*D + 2), for skip_model
         self.pending_stamps: dict[int, float] = {}  # SWAA frame index -> capture stamp
         self.pending_confidence: dict[int, np.ndarray] = {}  # SWAA frame index -> (V, J) as received
+        self.pending_views_mean: dict[int, np.ndarray] = {}  # SWAA frame index -> (J, D), bone lengths, V > 1
         self.last_stamp_s: float | None = None
         self.awaiting_model = False   # prepare buffered a window whose outputs finish has not had
         if self.bone_prior is not None:
@@ -210,6 +211,10 @@ class StreamingRefiner:
         self.pending_stamps[index] = stamp_s
         self.pending_confidence[index] = np.stack([c if p is not None and ok else np.zeros(self.num_joints, np.float32)
                                                    for p, c, ok in zip(poses, confidences, live)])
+        if self.bone_prior is not None and self.num_views > 1:   # the views' mean, NaN where none saw a joint
+            seen = np.stack([p for p, ok in zip(poses, live) if p is not None and ok])[:, None].astype(np.float64)
+            count, mean = observed_mean(seen, np.isfinite(seen).all(axis=-1))
+            self.pending_views_mean[index] = np.where(count[0, :, None] > 0, mean[0], np.nan)
         self.awaiting_model = True
         return ready, True
 
@@ -351,6 +356,7 @@ class StreamingRefiner:
         for final in finals:
             stamp_s = self.pending_stamps.pop(final.index, None)
             received = self.pending_confidence.pop(final.index, None)
+            mean = self.pending_views_mean.pop(final.index, None)
             if stamp_s is None:                   # a warm-up padding row, not an input frame
                 continue
             means = final.value.reshape(self.num_views, self.pose_size + 2)
@@ -372,7 +378,10 @@ class StreamingRefiner:
             if self.bone_prior is not None:   # one projection call for the fused and per-view poses
                 seen = (received > 0).any(axis=0).astype(np.float64)
                 weights = seen[self.bone_prior.parents] * seen[self.bone_prior.children]
-                lengths = self.bone_prior.update(fused[None], weights[None])[0]
+                # several views: their mean along fused's bones (noise averages out, smoothing's
+                # shortening of fast limbs too: Refiner.bound_stages)
+                lengths = (self.bone_prior.update(fused[None], weights[None]) if mean is None else
+                           self.bone_prior.update(mean[None], weights[None], along=fused[None]))[0]
                 projected = self.bone_prior.project(np.concatenate([fused[None], per_view[views]]), lengths)
                 fused, per_view[views] = projected[0], projected[1:]
             frames.append(RefinedFrame(

@@ -216,3 +216,21 @@ def test_recording_lengths_use_the_whole_recording_and_resist_outliers():
     np.testing.assert_allclose(prior.recording_lengths(stretched, weights)[wrist], true[twin], atol=1.0)
     weights[:, twin] = 0.0
     assert np.isnan(prior.recording_lengths(stretched, weights)[[wrist, twin]]).all()
+
+
+def test_recording_lengths_along_other_directions_are_not_lengthened_by_noise():
+    """The norm of a noisy bone vector is longer than the bone; its projection on a good
+    direction is not (the Refiner's several views: their mean along the refined pose)."""
+    prior = BoneLengthPrior(H36M17)
+    poses = np.concatenate([walking()] * 4)                              # 360 frames
+    true = prior.recording_lengths(poses)
+    noisy = poses + np.random.default_rng(0).normal(0, 20, poses.shape)   # mm per coordinate
+    lengthened = prior.recording_lengths(noisy) - true
+    along = prior.recording_lengths(noisy, along=poses) - true
+    assert lengthened.mean() > 3.0 and lengthened.min() > 0              # about 2 x 20^2 / length
+    assert abs(along.mean()) < 1.0 and np.abs(along).max() < 5.0         # seeds 0-7: |mean| <= 0.5
+    np.testing.assert_allclose(prior.recording_lengths(poses, along=poses), true, atol=1e-9)
+    running = prior.stream_lengths(noisy, along=poses)[-1] - true                  # the node's, causal
+    assert abs(running.mean()) < 1.0 and np.abs(running).max() < 8.0
+    noisy[:, 13] = np.nan                                                 # a wrist never seen: along's own
+    assert np.isfinite(prior.stream_lengths(noisy, along=poses)).all()

@@ -236,7 +236,8 @@ def test_refine_views_probes_white_input_only(model):
 
 
 def test_bone_stage_projects_the_refined_output(model):
-    """By default, 3D output goes through the bone-length stage, with lengths from the fused output."""
+    """By default, 3D output goes through the bone-length stage: lengths from the views' mean
+    along the fused output's bones, from the output itself on one view."""
     x = poses(3, 30, 17, 3)
     # the floors come after the stage: left out (random poses read as white noise)
     raw_views, raw_fused = Refiner.from_model(model, bone_lengths=False, agreement_bound=False,
@@ -244,7 +245,10 @@ def test_bone_stage_projects_the_refined_output(model):
     refiner = Refiner.from_model(model, agreement_bound=False, white_blend=False)
     refined, fused = refiner.refine_views(x)
     prior = BoneLengthPrior(H36M17)
-    lengths = prior.recording_lengths(raw_fused)
+    lengths = prior.recording_lengths(x.astype(np.float64).mean(axis=0), along=raw_fused)
+    # a bone whose views point against the output's (this untrained model's) keeps its length
+    assert (lengths > 0).any() and (lengths < 0).any()
+    lengths = np.where(lengths > 0, lengths, prior.bone_lengths(raw_fused.astype(np.float64)))
     np.testing.assert_allclose(fused, prior.project(raw_fused, lengths), atol=1e-3)
     np.testing.assert_allclose(refined, prior.project(raw_views, lengths), atol=1e-3)
     assert not np.allclose(fused, raw_fused, atol=1.0)

@@ -151,8 +151,9 @@ def test_backwards_stamp_or_gap_flushes_and_starts_a_new_stream():
 
 
 def test_bone_stage_projects_each_stream_onto_its_running_lengths():
-    """With a BoneLengthPrior, output = the plain output projected onto the lengths estimated from
-    the plain fused output so far; a new stream (here after a gap) starts a new estimate."""
+    """With a BoneLengthPrior, output = the plain output projected onto the lengths estimated so
+    far from the views' mean along the plain fused output's bones; a new stream (here after a
+    gap) starts a new estimate."""
     backend, poses = make_backend(), make_poses(40)
     stamps = np.concatenate([np.arange(25) * 0.04, 10 + np.arange(15) * 0.04])
     plain = run(StreamingRefiner(backend, V, emit_delay=3, max_gap_s=1.0), poses, stamps)
@@ -161,7 +162,9 @@ def test_bone_stage_projects_each_stream_onto_its_running_lengths():
     assert [f.stamp_s for f in staged] == [f.stamp_s for f in plain] == list(stamps)
     prior = BoneLengthPrior(H36M17, horizon_frames=10)
     fused, per_view = np.stack([f.fused for f in plain]), np.stack([f.per_view for f in plain])
-    lengths = np.concatenate([prior.stream_lengths(fused[:25]), prior.stream_lengths(fused[25:])])
+    mean = poses.astype(np.float64).mean(axis=0)
+    lengths = np.concatenate([prior.stream_lengths(mean[:25], along=fused[:25]),
+                              prior.stream_lengths(mean[25:], along=fused[25:])])
     np.testing.assert_allclose(np.stack([f.fused for f in staged]), prior.project(fused, lengths), atol=1e-3)
     np.testing.assert_allclose(np.stack([f.per_view for f in staged]), prior.project(per_view, lengths[:, None]),
                                atol=1e-3)
