@@ -7,12 +7,17 @@ The constrained joint pairs are the layout's bones and the hip width (left to ri
 pelvis is rigid, whether or not the layout's tree links the hips; CMU validation takes, previous weights: 4 views
 17.21 -> 17.20 mm, 18.10 -> 17.98 on a second error draw, one view 32.42 -> 32.13).
 
-- estimate, online (`update`): per bone, the mean length of the fused output so far, an
-  exponential average over about `horizon_frames` frames (normalized, so the first estimate is
-  the first frame's own lengths), then left and right twins averaged. Causal: frame t uses
+- estimate, online (`update`): per bone, the mean length of the fused output so far (several
+  views: below), an exponential average over about `horizon_frames` frames (normalized, so the
+  first estimate is the first frame's own lengths), then left and right twins averaged. Causal: frame t uses
   frames <= t. Robust: only frames where some view saw both joints count (`update`'s weights),
   and after ROBUST_AFTER_FRAMES an observed length is clipped to ROBUST_RATIO of the estimate,
   so an outlier cannot drag it;
+- several views, both estimates: the lengths of the views' mean measured along the fused output's
+  bones (`bone_lengths(mean, along=fused)`), not the fused output's own: the views' independent
+  errors average out, where the fused output's bones run short on fast limbs (smoothed) and the
+  mean's noisy ones run long (transfer matrix, 2026-12-05, triangulated, 4 views, test split,
+  Human3.6M: 11.80 -> 11.60 mm; docs/training.md);
 - estimate, offline (`recording_lengths`): per bone, the mean over the recording's frames where
   some view saw both joints, each clipped to ROBUST_RATIO of the bone's median, twins averaged.
   Every frame gets the whole recording's evidence (transfer matrix, 2026-12-04, estimator-like

@@ -14,7 +14,8 @@ transfer matrix (docs/training.md) and switchable for ablation:
    (the jitter: the frame-to-frame part of the input's residual from the model's output, so that
    the model's own smooth error on fast motion does not count as noise);
 2. 3D: the bone-length stage (synsp_core.bones: the person's bone lengths, a robust mean over
-   the whole recording's fused output, every output pose projected onto them; the node uses a
+   the whole recording's fused output, with several views of their mean along the fused output's
+   bones, every output pose projected onto them; the node uses a
    running estimate instead; `bone_lengths=False` turns it off); on a nearly clean recording
    (POSE_BONES_NOISE_MM: estimator-like errors measure from about 12 mm and look like pose
    dependence to the fit), each bone's length may also follow the pose where the input shows it
