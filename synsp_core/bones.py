@@ -127,10 +127,12 @@ class BoneLengthPrior:
         [1 / ROBUST_RATIO, ROBUST_RATIO] x the estimate, so an outlier cannot drag it away.
         A bone never observed yet takes its current length (the estimate follows the output).
         """
-        observed = self.bone_lengths(np.asarray(poses, dtype=np.float64))
-        if along is not None:
+        poses = np.asarray(poses, dtype=np.float64)
+        if along is None:
+            observed = self.bone_lengths(poses)
+        else:
             along = np.asarray(along, dtype=np.float64)
-            projected = self.bone_lengths(np.asarray(poses, dtype=np.float64), along)
+            projected = self.bone_lengths(poses, along)
             with np.errstate(invalid="ignore"):
                 observed = np.where(projected > 0, projected, self.bone_lengths(along))
         weights = np.ones_like(observed) if weights is None else np.broadcast_to(weights, observed.shape)

@@ -552,7 +552,7 @@ class Refiner:
         where it smooths a fast limb (a smoothed rotating segment is shorter) and the mean's are
         lengthened by noise; its projection keeps neither bias (validation, 30 fps, 4 views,
         triangulated, Human3.6M: 10.69 -> 10.56 mm; true lengths 10.48). On one view the model's
-        directions follow that view's own errors: worse there (estimator-like 36.28 -> 37.13).
+        directions follow that view's own errors: worse there (estimator-like, H36M: 36.28 -> 37.13).
         Where the input is nearly clean (`cleanliness` of its mean noise level,
         POSE_BONES_NOISE_MM), the lengths get their pose dependence too. `bound_by_view_agreement`
         (V > 1) comes after, on fused, so that nothing takes it further from the classical estimate.

@@ -378,8 +378,8 @@ class StreamingRefiner:
             if self.bone_prior is not None:   # one projection call for the fused and per-view poses
                 seen = (received > 0).any(axis=0).astype(np.float64)
                 weights = seen[self.bone_prior.parents] * seen[self.bone_prior.children]
-                # several views: their mean along fused's bones (noise averages out, smoothing's
-                # shortening of fast limbs too: Refiner.bound_stages)
+                # several views: their mean measured along fused's bones, where the mean's noise
+                # averages out and fused's smoothing does not shorten fast limbs (Refiner.bound_stages)
                 lengths = (self.bone_prior.update(fused[None], weights[None]) if mean is None else
                            self.bone_prior.update(mean[None], weights[None], along=fused[None]))[0]
                 projected = self.bone_prior.project(np.concatenate([fused[None], per_view[views]]), lengths)
