@@ -212,6 +212,15 @@ def observed_mean(views: np.ndarray, observed: np.ndarray):
     return count, np.where(observed[..., None], views, 0.0).sum(axis=0) / np.maximum(count, 1)[..., None]
 
 
+def view_variance(views: np.ndarray, observed: np.ndarray):
+    """(V, T, J, D), observed (V, T, J) -> (count (T, J), their mean (T, J, D) as `observed_mean`, the
+    sample variance (T, J) of the observed views about it, summed over the axes, mm^2; 0 where
+    fewer than 2 views see a joint)."""
+    count, mean = observed_mean(views, observed)
+    squares = (np.where(observed[..., None], views - mean, 0.0) ** 2).sum(axis=(0, -1))
+    return count, mean, squares / np.maximum(count - 1, 1)
+
+
 def view_spread(views: np.ndarray, observed: np.ndarray, levels: np.ndarray) -> float:
     """(V, T, J, D), observed (V, T, J), their `noise_levels_mm` (V, J, D) -> the views' spread
     about their mean over what their white noise explains: the sum of squares about the mean
@@ -258,9 +267,8 @@ def bound_by_view_agreement(fused: np.ndarray, views: np.ndarray, observed: np.n
     scales the correction (fused - classical) down, with the scale smoothed over 2 frames so it
     adds no jitter. Joints seen by fewer than 2 views are left as they are.
     """
-    seen = observed[..., None]
-    count, mean = observed_mean(views, observed)                                     # (T, J), (T, J, D)
-    spread = np.sqrt((np.where(seen, views - mean, 0.0) ** 2).sum(axis=(0, -1)) / np.maximum(count - 1, 1))
+    count, mean, variance = view_variance(views, observed)                          # (T, J), (T, J, D), (T, J)
+    spread = np.sqrt(variance)
     classical = gaussian_filter1d(mean, 1.0, axis=0, mode="nearest")
     expected = 0.55 * gaussian_filter1d(spread, 2.0, axis=0, mode="nearest") / np.sqrt(np.maximum(count, 1))
     correction = fused - classical
@@ -324,9 +332,8 @@ def bone_rigidity(prior: BoneLengthPrior, views: np.ndarray, observed: np.ndarra
 
     views (V, T, J, D), observed (V, T, J), mean (T, J, D) their `classical_mean`, bone_seen (T, B):
     > 0.5 where some view saw both joints."""
-    count, plain = observed_mean(views, observed)
-    variance = (np.where(observed[..., None], views - plain, 0.0) ** 2).sum(axis=(0, -1)) \
-        / np.maximum(count - 1, 1) / np.maximum(count, 1) / views.shape[-1]       # (T, J): the mean's, per axis
+    count, _, variance = view_variance(views, observed)
+    variance = variance / np.maximum(count, 1) / views.shape[-1]                  # (T, J): the mean's, per axis
     twice = (count[:, prior.parents] >= 2) & (count[:, prior.children] >= 2) & (bone_seen > 0.5)
     lengths = np.where(twice, prior.bone_lengths(mean), np.nan)
     noise = np.where(twice, variance[:, prior.parents] + variance[:, prior.children], np.nan)
