@@ -36,7 +36,15 @@ transfer matrix (docs/training.md) and switchable for ablation:
    model's response from one extra pass on the input plus a draw of that noise). Under white noise
    that estimate needs no ground truth, so the blend is about as good as the better of the two,
    or better: on nearly clean, fast motion the model's own error (5-8 mm) is more than a filter leaves.
-   Estimator-like errors and triangulated detections read as structured and are left to the model.
+   Estimator-like errors and triangulated detections read as structured and are left to the model;
+5. structured errors (`smoothing`, any number of views, offline): where the input's bones stretch
+   beyond their white noise (`bone_stretch_mm`: a drifting bias, bursts, swaps), the model takes
+   most of those errors out but follows some, more the larger they are; every output is smoothed
+   by a Gaussian that grows with their size for the views' mean and never takes more than a third
+   of that size out of the output (`structured_sigma`; none on the estimator-like errors of the
+   transfer matrix, 1-1.5 frames on four views of them at 2x, 3-6 on one view). Not in the SynSP
+   paper: at 1.5-2x those errors, one view, the model alone was 17-21% better than the best
+   filter in MPJPE but up to 41% worse in Accel (docs/training.md).
 
 Every frame is first centred on the root's path smoothed over ROOT_PATH_SIGMA frames (`root_path`;
 the path added back after SWAA); where the input's mean noise level against that output is above
@@ -93,6 +101,9 @@ PROBE_MM = 0.5                 # the step of the white-noise floor's perturbed p
 ROOT_PATH_SIGMA = 1.0          # frames at the model's rate: the smoothing of the root path frames are centred on
 CLEAN_RECORDING_MM = (11.0, 13.0)   # a recording's mean noise level (mm): up to the first, centred on the root path
 POSE_BONES_NOISE_MM = (9.5, 10.5)   # the same level (mm): up to the first, bones may stretch with the pose
+STRUCTURED_MM = (20.0, 5.0)    # `structured_sigma`: from the first (mm of structured error) on, 1 frame per the second
+STRUCTURED_SHARE = 0.35         # ... and taking out of the output at most this share of that error (RMS)
+STRUCTURED_SIGMAS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)   # frames: the widths it chooses from
 CLASSICAL_NOISE_SHARE = 1 / (2 * np.sqrt(np.pi))   # white noise's variance left by a Gaussian of 1 frame (0.28)
 TRIM_SD = 3.5   # noise levels leave out differences beyond this many robust standard deviations
 # the variance of a standard normal cut at +-TRIM_SD: what the trimming keeps of a level
@@ -293,13 +304,56 @@ def bone_jitter(views: np.ndarray, observed: np.ndarray, bones: np.ndarray) -> f
     direction, 2x on z, 1-3x per joint; validation at 20 fps and test at 30 fps: 0.94-1.09);
     structured ones more, as a drifting bias or a swap stretches bones for many frames
     (triangulated detections 1.28-1.72, estimator-like errors 2.0-3.8). NaN: nothing to measure."""
-    lengths = np.linalg.norm(views[:, :, bones[:, 1]] - views[:, :, bones[:, 0]], axis=-1)   # (V, T, B)
-    both = observed[:, :, bones[:, 1]] & observed[:, :, bones[:, 0]]
+    lengths = observed_bone_lengths(views, observed, bones)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # bones never seen
-        lengths = np.where(both, lengths, np.nan)
         spread = np.sqrt(np.nanmean((lengths - np.nanmedian(lengths, axis=1, keepdims=True)) ** 2, axis=1))
         return float(np.nanmedian(spread / difference_level(lengths, 2, axis=1)))
+
+
+def observed_bone_lengths(views: np.ndarray, observed: np.ndarray, bones: np.ndarray) -> np.ndarray:
+    """(V, T, J, D), observed (V, T, J), bones (B, 2) joint pairs -> (V, T, B) lengths, NaN where
+    either joint is not observed."""
+    lengths = np.linalg.norm(views[:, :, bones[:, 1]] - views[:, :, bones[:, 0]], axis=-1)
+    return np.where(observed[:, :, bones[:, 1]] & observed[:, :, bones[:, 0]], lengths, np.nan)
+
+
+def bone_stretch_mm(views: np.ndarray, observed: np.ndarray, bones: np.ndarray) -> float:
+    """(V, T, J, D) input, observed (V, T, J), bones (B, 2) -> how far its bones stretch beyond what
+    their white noise explains (mm): per view and bone, the variance over time of the length less
+    its white-noise variance (`difference_level` of order 2), the median over bones and views,
+    square-rooted. Structured errors stretch bones (a drifting bias, a burst, a swap), motion
+    does not, so fast motion reads no more than slow. Validation, 30 fps, Human3.6M, per view:
+    white noise 0-2 mm, triangulated detections 14, estimator-like errors 25 (test split: 24),
+    the same x 1.5 38, x 2 53. 0 where nothing can be measured."""
+    lengths = observed_bone_lengths(views, observed, bones)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # bones never seen
+        excess = np.nanvar(lengths, axis=1) - difference_level(lengths, 2, axis=1) ** 2       # (V, B)
+        stretch = np.nanmedian(np.maximum(excess, 0.0))
+    return float(np.sqrt(stretch)) if np.isfinite(stretch) else 0.0
+
+
+def structured_sigma(fused: np.ndarray, stretch_mm: float, views: int) -> float:
+    """Stage 5: the Gaussian (std, frames) for an output (T, J, D) of `views` views whose input's
+    bones stretch by stretch_mm (`bone_stretch_mm`). The model takes out most of a structured error
+    but follows some of it, more where it is large: on 1 view, estimator-like errors x 1.5 and x 2
+    left Accel above the best filter's. The error's size for the views' mean is stretch_mm /
+    sqrt(views) (independent views); from STRUCTURED_MM[0] mm of it on, every STRUCTURED_MM[1] mm
+    allow 1 frame more, while the smoothing takes out of the output no more than STRUCTURED_SHARE
+    of that size (RMS of the joints' displacement), so fast motion is not blurred. The largest of
+    STRUCTURED_SIGMAS within both; 0: none."""
+    size = stretch_mm / np.sqrt(views)
+    most = (size - STRUCTURED_MM[0]) / STRUCTURED_MM[1]
+    sigma = 0.0
+    for candidate in STRUCTURED_SIGMAS:
+        if candidate > most:
+            break
+        smoothed = gaussian_filter1d(fused, candidate, axis=0, mode="nearest")
+        if np.sqrt(((smoothed - fused) ** 2).sum(axis=-1).mean()) > STRUCTURED_SHARE * size:
+            break
+        sigma = candidate
+    return sigma
 
 
 def whiteness(views: np.ndarray, observed: np.ndarray, bones: np.ndarray) -> float:
@@ -572,7 +626,8 @@ class Refiner:
     def final_stages(self, raw: ModelPass, probe, prior: BoneLengthPrior | None, agreement_bound: bool):
         """The bone-length stage and the multi-view floor (`bound_stages`), then, with probe (from
         `probe_pass`), the white-noise floor on fused and on each view's output against its own
-        input -> float32 (refined, fused)."""
+        input, then with `smoothing` the structured-error smoothing (stage 5), one width for all
+        outputs -> float32 (refined, fused)."""
         refined, fused = self.bound_stages(raw, prior, agreement_bound)
         if probe is not None:
             noise, step, white, raw_probed = probe
@@ -581,6 +636,13 @@ class Refiner:
             fused = sure_blend(fused, fused_probed, views, noise, step, observed, root, white)
             refined = np.stack([sure_blend(r, rp, v[None], n[None], step, o[None], root, white)
                                 for r, rp, v, n, o in zip(refined, refined_probed, views, noise, observed)])
+        if self.smoothing:   # structured errors the output follows: smoothed as far as they are large (stage 5)
+            white = whiteness(raw.views, raw.observed, self.bones)
+            stretch = bone_stretch_mm(raw.views, raw.observed, self.bones)
+            sigma = (1.0 - white) * structured_sigma(fused, stretch, len(raw.views))
+            if sigma > 0:
+                fused = gaussian_filter1d(fused, sigma, axis=0, mode="nearest")
+                refined = gaussian_filter1d(refined, sigma, axis=1, mode="nearest")
         return refined.astype(np.float32), fused.astype(np.float32)
 
     @staticmethod

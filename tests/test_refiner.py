@@ -12,8 +12,8 @@ from synsp_core.cli import main as refine_main
 from synsp_core.model import SynSP, SynSPConfig
 from synsp_core.refiner import (NOISE_MM, PROBE_MM, ROOT_PATH_SIGMA, SMOOTH_SIGMA, AGREEMENT_K, ModelPass, Refiner,
                                 agreement_k, bone_jitter, bone_rigidity, bound_by_view_agreement, classical_mean,
-                                input_jitter_mm, input_noise_mm, noise_levels_mm, rms_level, root_path, sure_blend,
-                                whiteness)
+                                input_jitter_mm, input_noise_mm, noise_levels_mm, rms_level, root_path,
+                                bone_stretch_mm, structured_sigma, sure_blend, whiteness)
 from synsp_core.skeletons import H36M17
 from synsp_core.swaa import swaa_reference
 
@@ -303,6 +303,62 @@ def test_fused_bones_are_projected_again_after_the_multi_view_bound():
     assert spread(out) < 0.5 * spread(bounded_only)
     error = lambda x: np.linalg.norm(x - truth, axis=-1).mean()
     assert error(out) < 0.5 * error(fused)
+
+
+def drifting_bias(rng, shape, std_mm: float, frames: float) -> np.ndarray:
+    """A slowly drifting offset per joint and axis: white noise smoothed over `frames`, std std_mm."""
+    bias = gaussian_filter1d(rng.normal(size=shape), frames, axis=-3)
+    return bias * std_mm / bias.std()
+
+
+def test_bone_stretch_reads_structured_errors_not_white_noise_or_motion():
+    """White noise of 20 mm reads about 0, however fast the motion (the clip at 120 and at 30 fps);
+    a drifting bias of 20 mm per axis stretches bones by about its size along a bone (~28 mm:
+    both ends' offsets), several views alike per view."""
+    rng = np.random.default_rng(5)
+    truth = np.load(TINY_CMU)["test/soccer_1"].astype(np.float64)   # 300 frames at 120 fps, mm
+    for clip in (truth, truth[::4]):
+        white = clip[None] + rng.normal(0, 20.0, (1, *clip.shape))
+        assert bone_stretch_mm(white, np.ones(white.shape[:3], bool), BONES) < 5.0
+    biased = truth[None] + drifting_bias(rng, (4, *truth.shape), 20.0, 10.0) + rng.normal(0, 5.0, (4, *truth.shape))
+    assert 20.0 < bone_stretch_mm(biased, np.ones(biased.shape[:3], bool), BONES) < 36.0
+    observed = np.zeros(biased.shape[:3], bool)
+    assert bone_stretch_mm(biased, observed, BONES) == 0.0
+
+
+def test_structured_sigma_grows_with_the_error_and_spares_fast_motion():
+    """The smoothing of stage 5: none under STRUCTURED_MM[0] of error for the views' mean, more
+    above; four views' mean halves the error; an output moving fast gets less than a slow one."""
+    slow = np.load(TINY_CMU)["test/soccer_1"].astype(np.float64)   # 300 frames at 120 fps, mm
+    fast = slow[::4]                                                 # the same motion at 30 fps
+    assert structured_sigma(slow, 15.0, 1) == 0.0
+    assert 0.0 < structured_sigma(slow, 30.0, 1) < structured_sigma(slow, 45.0, 1)
+    assert structured_sigma(slow, 45.0, 4) < structured_sigma(slow, 45.0, 1)
+    assert structured_sigma(fast, 45.0, 1) < structured_sigma(slow, 45.0, 1)
+
+
+def test_final_stages_smooth_an_output_that_follows_large_structured_errors(model):
+    """Stage 5: an output that took out most of a rough drifting bias of 30 mm (a random walk's
+    wiggles) but followed a third of it comes out closer to the truth in Accel; with white
+    input, or the smoothing off, it is left as it is."""
+    rng = np.random.default_rng(6)
+    truth = np.load(TINY_CMU)["test/soccer_1"].astype(np.float64)   # 300 frames, mm
+    observed = np.ones((1, *truth.shape[:2]), bool)
+    walk = np.cumsum(rng.normal(size=(1, *truth.shape)), axis=1)
+    walk = 30.0 * (walk - gaussian_filter1d(walk, 30.0, axis=1)) / (walk - gaussian_filter1d(walk, 30.0, axis=1)).std()
+    views = truth[None] + walk
+    followed = truth + walk[0] / 3
+    raw = ModelPass(views, observed, followed[None].copy(), followed.copy(), np.ones(truth.shape[:2]))
+    refiner = Refiner.from_model(model)
+    out = refiner.final_stages(raw, None, None, agreement_bound=False)[1]
+    accel = lambda x: np.linalg.norm(np.diff(x - truth, n=2, axis=0), axis=-1).mean()
+    assert accel(out) < 0.5 * accel(followed)
+    refiner.smoothing = False
+    np.testing.assert_allclose(refiner.final_stages(raw, None, None, agreement_bound=False)[1], followed, atol=1e-3)
+    refiner.smoothing = True
+    white = truth[None] + rng.normal(0, 20.0, truth.shape)
+    raw = ModelPass(white, observed, truth[None].copy(), truth.copy(), np.ones(truth.shape[:2]))
+    np.testing.assert_allclose(refiner.final_stages(raw, None, None, agreement_bound=False)[1], truth, atol=1e-3)
 
 
 @pytest.mark.parametrize("frames", [1, 3, 7, 8, 9])

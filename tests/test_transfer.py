@@ -115,3 +115,15 @@ def test_window_sampler_with_conventions_and_missing_joints():
 def test_custom_convention_rejects_other_layouts():
     with pytest.raises(ValueError, match=r"\(T, 17, 3\)"):
         Convention().apply(np.zeros((5, 14, 3)))
+
+
+def test_stress_families_are_the_matrix_families_scaled():
+    """`synsp-transfer --families realistic_x2 ...`: the same error draw as the matrix family, twice
+    the size; triangulated x 0.5 half of it."""
+    from synsp_training.transfer import make_cell
+    seqs = load_cmu(str(TINY_CMU), "train")[:1]
+    def error(family):
+        cell = make_cell(seqs, family, "h36m", 1, 30.0, 0)
+        return np.nanmean(np.linalg.norm(cell.noisy[0][0] - cell.gt[0], axis=-1))
+    assert 1.7 < error("realistic_x2") / error("realistic") < 2.3
+    assert 0.35 < error("triangulated_x0.5") / error("triangulated") < 0.65

@@ -18,7 +18,9 @@ classical baseline of the issue: on 1 view the Gaussian filter, on V views the p
 views followed by it, its sigma chosen per cell ON THE SCORED DATA ITSELF (an oracle: no filter
 setting a user could pick does better). Missing joints are linearly interpolated in time for the
 baselines (they cannot take NaN). A cell passes when the model's MPJPE and Accel are both no
-worse than the floor's. Writes matrix.md and matrix.csv to --out.
+worse than the floor's. Writes matrix.md and matrix.csv to --out. Outside the matrix,
+`--families` also takes stronger and weaker versions of its families (STRESS_FAMILIES: the
+estimator-like errors x 1.5 and x 2, triangulated detections x 0.5 and x 2, 40 mm noise).
 """
 from __future__ import annotations
 
@@ -52,6 +54,14 @@ FAMILIES = {
     "missing": {"name": "realistic"},
     "triangulated": {"name": "triangulated"},
 }
+# stronger and weaker versions of the families, outside the matrix (`--families`): the floor must hold there too
+STRESS_FAMILIES = {
+    "realistic_x1.5": {"name": "realistic", "scale": 1.5},
+    "realistic_x2": {"name": "realistic", "scale": 2.0},
+    "triangulated_x0.5": {"name": "triangulated", "scale": 0.5},
+    "triangulated_x2": {"name": "triangulated", "scale": 2.0},
+    "gauss40": {"name": "gaussian", "std_mm": 40.0},
+}
 SIGMAS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)   # Gaussian filter grid (frames)
 HELD_OUT_ACTION = "basketball_signal"          # never in transfer training (synsp_transfer.yaml)
 
@@ -73,7 +83,7 @@ def sequences(cmu_dir: str, split: str) -> list:
 
 
 def make_cell(seqs, family: str, convention: str, views: int, fps: float, seed: int) -> Cell:
-    errors = error_model_from_config(dict(FAMILIES[family]))
+    errors = error_model_from_config(dict({**FAMILIES, **STRESS_FAMILIES}[family]))
     noisy, gt = [], []
     for seq in seqs:
         rng = np.random.default_rng([seed, _name_seed(seq.name), views])
@@ -172,7 +182,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="val: `_5` takes + the held-out action (model choice); test: score once")
     parser.add_argument("--synsp", required=True, help="SynSP checkpoint")
     parser.add_argument("--model", action="append", default=[], help="NAME=CHECKPOINT, more models")
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES) + list(STRESS_FAMILIES),
+                        help="default: the matrix; also " + ", ".join(STRESS_FAMILIES))
     parser.add_argument("--conventions", nargs="+", default=list(NAMED_CONVENTIONS), choices=list(NAMED_CONVENTIONS))
     parser.add_argument("--views", nargs="+", type=int, default=[1, 4])
     parser.add_argument("--fps", type=float, default=30.0)
