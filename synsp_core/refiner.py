@@ -40,11 +40,12 @@ transfer matrix (docs/training.md) and switchable for ablation:
 5. structured errors (`smoothing`, any number of views, offline): where the input's bones stretch
    beyond their white noise (`bone_stretch_mm`: a drifting bias, bursts, swaps), the model takes
    most of those errors out but follows some, more the larger they are; every output is smoothed
-   by a Gaussian that grows with their size for the views' mean and never takes more than a third
-   of that size out of the output (`structured_sigma`; none on the estimator-like errors of the
-   transfer matrix, 1-1.5 frames on four views of them at 2x, 3-6 on one view). Not in the SynSP
-   paper: at 1.5-2x those errors, one view, the model alone was 17-21% better than the best
-   filter in MPJPE but up to 41% worse in Accel (docs/training.md).
+   by a Gaussian that grows with their size for the views' mean and never takes more than about a
+   third of that size out of the output (`structured_sigma`; validation, 30 fps, on average: the
+   transfer matrix's estimator-like errors about 1 frame on one view, none on four; the same x 2
+   about 3 on one view, 1 on four). Not in the SynSP paper: at 1.5-2x those errors, one view, the
+   model alone was 17-21% better than the best filter in MPJPE but 20-41% worse in Accel
+   (docs/training.md).
 
 Every frame is first centred on the root's path smoothed over ROOT_PATH_SIGMA frames (`root_path`;
 the path added back after SWAA); where the input's mean noise level against that output is above
