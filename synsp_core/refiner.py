@@ -638,7 +638,7 @@ class Refiner:
             refined = np.stack([sure_blend(r, rp, v[None], n[None], step, o[None], root, white)
                                 for r, rp, v, n, o in zip(refined, refined_probed, views, noise, observed)])
         if self.smoothing:   # structured errors the output follows: smoothed as far as they are large (stage 5)
-            white = whiteness(raw.views, raw.observed, self.bones)
+            white = probe[2] if probe is not None else whiteness(raw.views, raw.observed, self.bones)
             stretch = bone_stretch_mm(raw.views, raw.observed, self.bones)
             sigma = (1.0 - white) * structured_sigma(fused, stretch, len(raw.views))
             if sigma > 0:
